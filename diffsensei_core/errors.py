@@ -1,0 +1,22 @@
+"""The pack's exception family.
+
+Every user-facing message says what is wrong, what was expected, what was got and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class DiffSenseiError(Exception):
+    """Base class of every error the pack raises on purpose."""
+
+
+class WeightsError(DiffSenseiError):
+    """A weight file or folder is missing, unreadable, unsafe or has the wrong keys/shapes."""
+
+
+class LayoutError(DiffSenseiError, ValueError):
+    """A panel layout (size, character boxes, dialog boxes) is invalid."""
+
+
+class InputShapeError(DiffSenseiError, ValueError):
+    """A tensor handed to the core has the wrong shape, dtype or count."""
