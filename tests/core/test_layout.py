@@ -9,8 +9,8 @@ import torch
 from diffsensei_core.errors import LayoutError
 from diffsensei_core.layout import (
     MASKED,
-    check_character_count,
     character_attention_bias,
+    check_character_count,
     dialog_region,
     make_layout,
     parse_layout,
@@ -125,7 +125,7 @@ def test_bad_layouts_get_clear_errors(layout, message):
 def test_character_count_must_match():
     layout = make_layout(512, 512, [[0, 0, 0.5, 1], [0.5, 0, 1, 1]])
     check_character_count(layout, 2)
-    with pytest.raises(LayoutError, match="2 character box.*1 reference image.*connect 1 more"):
+    with pytest.raises(LayoutError, match=r"2 character box.*1 reference image.*connect 1 more"):
         check_character_count(layout, 1)
     with pytest.raises(LayoutError, match="draw 1 more"):
         check_character_count(layout, 3)

@@ -49,7 +49,7 @@ def test_released_key_names_and_shapes():
 def test_wrong_shape_is_named():
     sd = golden_resampler_state_dict()
     sd["proj_out.weight"] = torch.zeros(64, 65)
-    with pytest.raises(WeightsError, match="proj_out.weight"):
+    with pytest.raises(WeightsError, match=r"proj_out\.weight"):
         Resampler.from_state_dict(sd, dim_head=RESAMPLER_DIM_HEAD)
 
 
