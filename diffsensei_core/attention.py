@@ -46,6 +46,29 @@ def project_character_tokens(
     return F.linear(tokens, to_k_ip), F.linear(tokens, to_v_ip)
 
 
+def character_attention(
+    q: torch.Tensor,
+    char_k: torch.Tensor,
+    char_v: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    heads: int,
+    attention: AttentionFn = sdpa_attention,
+) -> torch.Tensor:
+    """The masked attention over the character tokens alone (without ip_scale).
+
+    q: (b, n, h·d); char_k/char_v: (b, m, h·d) from :func:`project_character_tokens`; bias: (b, n, m)
+    additive, from ``layout.character_attention_bias``. Returns (b, n, h·d).
+    """
+    if bias.shape != (q.shape[0], q.shape[1], char_k.shape[1]):
+        raise InputShapeError(
+            f"character attention bias is {tuple(bias.shape)} but the query has {q.shape[1]} tokens in "
+            f"{q.shape[0]} rows and there are {char_k.shape[1]} character tokens; expected "
+            f"{(q.shape[0], q.shape[1], char_k.shape[1])}. Build the bias for this site's token grid."
+        )
+    return attention(q, char_k, char_v, heads, mask=bias.to(q.dtype))
+
+
 def masked_character_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -60,19 +83,11 @@ def masked_character_attention(
 ) -> torch.Tensor:
     """Text attention plus ``ip_scale`` × masked character attention, before the output projection.
 
-    q: (b, n, h·d) from the site's to_q; k/v: (b, t, h·d) text keys/values from to_k/to_v;
-    char_k/char_v: (b, m, h·d) from :func:`project_character_tokens`; bias: (b, n, m) additive,
-    from ``layout.character_attention_bias``. Returns (b, n, h·d). ``ip_scale == 0`` returns the
-    text attention exactly.
+    q: (b, n, h·d) from the site's to_q; k/v: (b, t, h·d) text keys/values from to_k/to_v; the rest as
+    in :func:`character_attention`. Returns (b, n, h·d). ``ip_scale == 0`` returns the text attention
+    exactly.
     """
     text = attention(q, k, v, heads)
     if ip_scale == 0:
         return text
-    if bias.shape != (q.shape[0], q.shape[1], char_k.shape[1]):
-        raise InputShapeError(
-            f"character attention bias is {tuple(bias.shape)} but the query has {q.shape[1]} tokens in "
-            f"{q.shape[0]} rows and there are {char_k.shape[1]} character tokens; expected "
-            f"{(q.shape[0], q.shape[1], char_k.shape[1])}. Build the bias for this site's token grid."
-        )
-    characters = attention(q, char_k, char_v, heads, mask=bias.to(q.dtype))
-    return text + ip_scale * characters
+    return text + ip_scale * character_attention(q, char_k, char_v, bias, heads=heads, attention=attention)

@@ -490,8 +490,15 @@ def _layers_per_block(config: dict | None, source: Path | None) -> int:
 
 
 def load_image_generator(path: str | os.PathLike, *, resampler_dim_head: int = 64) -> DiffSenseiCheckpoint:
-    """Find, load and fully validate the released ``image_generator/`` (or the folder above it)."""
+    """Find, load and fully validate the released ``image_generator/`` (or the folder above it).
+
+    The release has no resampler config (its head width is 64); an optional
+    ``image_proj_model/config.json`` with ``{"dim_head": N}`` overrides it for narrow test/demo models.
+    """
     layout = find_image_generator(path)
+    resampler_config = _read_config(_optional(layout.image_proj_model.parent / "config.json"))
+    if resampler_config and "dim_head" in resampler_config:
+        resampler_dim_head = int(resampler_config["dim_head"])
     config = _read_config(layout.unet_config)
     layers_per_block = _layers_per_block(config, layout.unet_config)
     log.info("loading DiffSensei UNet from %s", layout.unet_weights)
@@ -511,6 +518,10 @@ def load_image_generator(path: str | os.PathLike, *, resampler_dim_head: int = 6
     log.info("DiffSensei: %d ip sites, context width %d, dialog width %d", adapter.num_sites,
              adapter.context_dim, dialog.shape[0])
     return DiffSenseiCheckpoint(unet_sd, config, adapter, layout, layout.magi_dir, layout.clip_dir)
+
+
+def _optional(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 def load_adapter_file(path: str | os.PathLike) -> AdapterWeights:
