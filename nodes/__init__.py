@@ -1,0 +1,21 @@
+"""ComfyUI nodes of the pack (V3 schema). Each module holds one topic; execute() = validate → core → output."""
+
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .folders import register_model_folder
+
+
+class DiffSenseiExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        register_model_folder()
+        from . import apply, characters, layout, loaders, sigmas
+
+        return [
+            *loaders.NODES,
+            *characters.NODES,
+            *layout.NODES,
+            *apply.NODES,
+            *sigmas.NODES,
+        ]

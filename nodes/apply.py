@@ -1,0 +1,135 @@
+"""Apply DiffSensei: characters + layout + adapter → a patched clone of an SDXL MODEL."""
+
+from __future__ import annotations
+
+import logging
+
+import comfy.model_management as mm
+import torch
+from comfy_api.latest import io
+
+from ..diffsensei_core.encoders import pad_character_features
+from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
+from ..diffsensei_core.layout import PanelLayout, check_character_count
+from ..diffsensei_core.panel import PanelConditioning
+from .adapter import DiffSenseiAdapter
+from .comfy_unet import attn2_sites
+from .patches import CharacterAttentionPatch, DialogPatch
+from .sockets import Adapter, Characters, EncodedCharacters, Layout
+
+log = logging.getLogger("diffsensei")
+_warned_foreign_unet = False
+
+
+class DiffSenseiApply(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="DiffSenseiApply",
+            display_name="DiffSensei: Apply",
+            category="DiffSensei",
+            description=(
+                "Patches a copy of an SDXL MODEL so each character appears inside its box and dialog bubbles are "
+                "left where the dialog boxes say: masked character cross-attention at every cross-attention site "
+                "and the dialog-layout embedding after the UNet's input convolution. The input MODEL is unchanged; "
+                "LoRA, ControlNet and every sampler keep working on the result."
+            ),
+            inputs=[
+                io.Model.Input("model", tooltip="An SDXL MODEL: best DiffSensei's own UNet from Load model."),
+                Adapter.Input("adapter", tooltip="The DiffSensei adapter from Load model or Load adapter."),
+                Characters.Input("characters", tooltip="Encoded reference images, in character-box order."),
+                Layout.Input("layout", tooltip="The panel layout: size, one box per character, dialog boxes."),
+                io.Float.Input(
+                    "ip_scale", default=0.6, min=0.0, max=2.0, step=0.05,
+                    tooltip="Strength of the characters' attention. 0.6 is the official default; 0 turns the "
+                            "characters off (the dialog embedding stays).",
+                ),
+            ],
+            outputs=[io.Model.Output(tooltip="A patched clone of the input MODEL.")],
+        )
+
+    @classmethod
+    def execute(cls, model, adapter: DiffSenseiAdapter, characters: EncodedCharacters, layout: PanelLayout,
+                ip_scale: float) -> io.NodeOutput:
+        sites = _matching_sites(model, adapter)
+        try:
+            check_character_count(layout, characters.count)
+        except DiffSenseiError as err:
+            raise type(err)(f"Apply DiffSensei, inputs 'layout' and 'characters': {err}") from None
+        _warn_if_foreign_unet(model, adapter)
+        panel = _panel_conditioning(adapter, characters, layout)
+
+        patched = model.clone()
+        replace = patched.model_options["transformer_options"].get("patches_replace", {}).get("attn2", {})
+        for index, key in enumerate(adapter.site_keys):
+            previous = replace.get(key) or replace.get(key[:2])
+            patch = CharacterAttentionPatch(adapter, panel, site=index, ip_scale=ip_scale, previous=previous)
+            patched.set_model_attn2_replace(patch, *key)
+        if layout.dialogs:
+            patched.set_model_input_block_patch(DialogPatch(adapter, panel))
+        log.info("DiffSensei applied: %d sites, %d characters, %d dialog boxes, ip_scale %.2f",
+                 len(sites), characters.count, len(layout.dialogs), ip_scale)
+        return io.NodeOutput(patched)
+
+
+def _matching_sites(model, adapter: DiffSenseiAdapter) -> list:
+    diffusion_model = getattr(model.model, "diffusion_model", None)
+    if diffusion_model is None or not hasattr(diffusion_model, "input_blocks"):
+        raise InputShapeError(
+            f"Apply DiffSensei, input 'model': expected an SDXL UNet MODEL; got {type(model.model).__name__} "
+            "(e.g. a Flux or other transformer model). Connect DiffSensei's UNet from Load model or an SDXL checkpoint."
+        )
+    sites = attn2_sites(diffusion_model)
+    keys = [key for key, _ in sites]
+    if len(keys) != adapter.num_sites or set(keys) != set(adapter.site_keys):
+        raise InputShapeError(
+            f"Apply DiffSensei, input 'model': the model has {len(keys)} cross-attention sites but the adapter "
+            f"has {adapter.num_sites} ({adapter.source}); expected the same SDXL layout (70 sites). "
+            "Connect an SDXL MODEL (SD1.5, SD2 and others do not fit this adapter)."
+        )
+    by_key = dict(sites)
+    for key, shape in zip(adapter.site_keys, adapter.site_shapes, strict=True):
+        to_k = by_key[key].to_k.weight
+        if tuple(to_k.shape) != shape:
+            raise InputShapeError(
+                f"Apply DiffSensei, input 'model': cross-attention {key} projects {tuple(to_k.shape)} but the "
+                f"adapter's weights there are {shape}; the model's widths differ from the adapter's UNet. "
+                "Connect DiffSensei's UNet or an SDXL model of the same width."
+            )
+    return sites
+
+
+def _warn_if_foreign_unet(model, adapter: DiffSenseiAdapter) -> None:
+    global _warned_foreign_unet
+    if adapter.trained_unet is model.model or _warned_foreign_unet:
+        return
+    _warned_foreign_unet = True
+    log.warning(
+        "DiffSensei's adapter was trained with DiffSensei's own fine-tuned UNet; on another SDXL model the "
+        "characters may not hold. For the published quality, use the MODEL output of DiffSensei: Load model."
+    )
+
+
+def _panel_conditioning(adapter: DiffSenseiAdapter, characters: EncodedCharacters,
+                        layout: PanelLayout) -> PanelConditioning:
+    resampler = adapter.module.resampler
+    if characters.clip.shape[-1] != resampler.clip_dim or characters.magi.shape[-1] != resampler.magi_dim:
+        raise InputShapeError(
+            f"Apply DiffSensei, input 'characters': features are {characters.clip.shape[-1]} (CLIP) and "
+            f"{characters.magi.shape[-1]} (Magi) wide but the adapter's resampler expects {resampler.clip_dim} and "
+            f"{resampler.magi_dim}. Encode the characters with the encoders that ship with this DiffSensei model."
+        )
+    clip, magi = pad_character_features(characters.clip, characters.magi)
+    uncond = adapter.unconditional_tokens(clip.shape[1], clip.shape[2])
+    mm.load_models_gpu([adapter.patcher])
+    device, dtype = adapter.module.dialog_embedding.device, adapter.dtype
+    with torch.no_grad():
+        cond = resampler(clip.to(device, dtype), magi.to(device, dtype))
+    out = mm.intermediate_device()
+    return PanelConditioning(
+        cond_tokens=cond.to(out), uncond_tokens=uncond.to(out), layout=layout, num_slots=clip.shape[1],
+        num_dummy_tokens=resampler.num_dummy_tokens, tokens_per_character=resampler.num_queries,
+    )
+
+
+NODES = [DiffSenseiApply]

@@ -1,0 +1,29 @@
+"""The pack's custom socket types and the values that travel on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from comfy_api.latest import io
+
+Adapter = io.Custom("DIFFSENSEI_ADAPTER")
+Encoders = io.Custom("DIFFSENSEI_ENCODERS")
+Characters = io.Custom("DIFFSENSEI_CHARACTERS")
+Layout = io.Custom("DIFFSENSEI_LAYOUT")
+
+
+@dataclass(frozen=True)
+class EncodedCharacters:
+    """DIFFSENSEI_CHARACTERS: features of n reference images, in box order, on the intermediate device.
+
+    clip: (n, s, c_clip) CLIP penultimate hidden states (s = 257 for ViT-H/14 at 224 px);
+    magi: (n, c_magi) Magi CLS features.
+    """
+
+    clip: torch.Tensor
+    magi: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return self.clip.shape[0]

@@ -1,0 +1,239 @@
+"""Apply DiffSensei inside real ComfyUI: parity with the official implementation (../shared/golden), every
+site running, any cond/uncond batch layout, composition with other patches, and clone isolation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+import torch
+from conftest import GOLDEN_DIR, import_from_pack
+from unet_calls import case, unet_eps
+
+CASES = ("two_chars", "four_chars_wide", "no_chars")
+UNCOND, COND = 1, 0
+
+
+@pytest.fixture(scope="session")
+def core(pack):
+    return {name: import_from_pack(pack, f"diffsensei_core.{name}") for name in ("checkpoint", "layout", "errors")}
+
+
+@pytest.fixture(scope="session")
+def golden_adapter(pack, core, golden_model):
+    adapter_module = import_from_pack(pack, "nodes.adapter")
+    checkpoint = core["checkpoint"].load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16)
+    return adapter_module.DiffSenseiAdapter(checkpoint.adapter, dtype=torch.float32, source="golden",
+                                            unet=golden_model.model)
+
+
+@pytest.fixture(scope="session")
+def apply_node(pack):
+    return import_from_pack(pack, "nodes.apply").DiffSenseiApply
+
+
+@pytest.fixture(scope="session")
+def sockets(pack):
+    return import_from_pack(pack, "nodes.sockets")
+
+
+def golden_inputs(core, sockets, data):
+    n, dialogs = int(data["num_characters"]), int(data["num_dialogs"])
+    h, w = data["x"].shape[-2:]
+    layout = core["layout"].make_layout(int(w) * 8, int(h) * 8, data["boxes"][0, :n].tolist(),
+                                        data["dialog"][0, :dialogs].tolist())
+    characters = sockets.EncodedCharacters(clip=data["clip"][0, :n], magi=data["magi"][0, :n])
+    return characters, layout
+
+
+def patched_options(patched, cond_or_uncond):
+    options = dict(patched.model_options["transformer_options"])
+    options["cond_or_uncond"] = cond_or_uncond
+    return options
+
+
+def apply(apply_node, model, adapter, characters, layout, ip_scale):
+    return apply_node.execute(model, adapter, characters, layout, ip_scale)[0]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_the_official_implementation(golden, golden_model, golden_adapter, apply_node, core, sockets, name):
+    data = case(golden, name)
+    characters, layout = golden_inputs(core, sockets, data)
+    patched = apply(apply_node, golden_model, golden_adapter, characters, layout, float(data["ip_scale"]))
+    eps = unet_eps(patched, data, patched_options(patched, [UNCOND, COND]))
+    torch.testing.assert_close(eps, data["eps"], atol=1e-5, rtol=0)
+    assert (eps - data["eps_plain"]).abs().mean() > 1e-2, "the DiffSensei part must show"
+
+
+class CountingAttention:
+    """Another pack's attn2 replace patch: plain attention, counting its calls per site.
+
+    Like most packs' patches it is deep-copied when ComfyUI clones the model, so the log is a class attribute.
+    """
+
+    calls: ClassVar[list] = []
+
+    def __init__(self, key):
+        self.key = key
+
+    def __call__(self, q, k, v, extra_options):
+        import comfy.ldm.modules.attention as attention
+
+        CountingAttention.calls.append(self.key)
+        return attention.optimized_attention(q, k, v, extra_options["n_heads"])
+
+
+def test_every_site_runs_and_another_packs_patch_is_kept(golden, golden_model, golden_adapter, apply_node, core,
+                                                        sockets):
+    data = case(golden, "four_chars_wide")
+    characters, layout = golden_inputs(core, sockets, data)
+    other = golden_model.clone()
+    calls = CountingAttention.calls
+    calls.clear()
+    for key in golden_adapter.site_keys:
+        other.set_model_attn2_replace(CountingAttention(key), *key)
+    patched = apply(apply_node, other, golden_adapter, characters, layout, float(data["ip_scale"]))
+    eps = unet_eps(patched, data, patched_options(patched, [UNCOND, COND]))
+    assert len(calls) == 70 and set(calls) == set(golden_adapter.site_keys), "each of the 70 sites ran once"
+    torch.testing.assert_close(eps, data["eps"], atol=1e-5, rtol=0)
+
+
+def rows_for(data, order, per_chunk=1):
+    """The golden inputs re-batched for a cond_or_uncond order: uncond row 0, cond row 1 of each tensor."""
+    picked = {**data}
+    index = [flag_row for flag in order for flag_row in [0 if flag == UNCOND else 1] * per_chunk]
+    for key in ("text", "pooled", "time_ids"):
+        picked[key] = data[key][index]
+    return picked, index
+
+
+@pytest.mark.parametrize(
+    ("order", "per_chunk"),
+    [([COND, UNCOND], 1), ([COND], 1), ([UNCOND], 1), ([UNCOND, COND, COND], 1), ([UNCOND, COND], 2)],
+)
+def test_any_batch_layout_gets_the_right_rows(golden, golden_model, golden_adapter, apply_node, core, sockets,
+                                              order, per_chunk):
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    patched = apply(apply_node, golden_model, golden_adapter, characters, layout, float(data["ip_scale"]))
+    batch, index = rows_for(data, order, per_chunk)
+    eps = unet_eps(patched, batch, patched_options(patched, order))
+    torch.testing.assert_close(eps, data["eps"][index], atol=1e-5, rtol=0)
+
+
+def test_input_model_is_untouched(golden, golden_model, golden_adapter, apply_node, core, sockets):
+    data = case(golden, "two_chars")
+    before = repr(golden_model.model_options)
+    characters, layout = golden_inputs(core, sockets, data)
+    apply(apply_node, golden_model, golden_adapter, characters, layout, 0.6)
+    assert repr(golden_model.model_options) == before
+    eps = unet_eps(golden_model, data, dict(golden_model.model_options["transformer_options"]))
+    torch.testing.assert_close(eps, data["eps_plain"], atol=1e-5, rtol=0)
+
+
+def test_clones_share_the_adapter_weights(golden, golden_model, golden_adapter, apply_node, core, sockets):
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    patched = apply(apply_node, golden_model, golden_adapter, characters, layout, 0.6)
+    clone = patched.clone()
+    key = golden_adapter.site_keys[0]
+    first = patched.model_options["transformer_options"]["patches_replace"]["attn2"][key]
+    second = clone.model_options["transformer_options"]["patches_replace"]["attn2"][key]
+    assert first.adapter.module is second.adapter.module
+    assert golden_adapter.patcher in first.models()
+
+
+def test_patches_move_and_report_their_models(golden, golden_model, golden_adapter, apply_node, core, sockets):
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    patched = apply(apply_node, golden_model, golden_adapter, characters, layout, 0.6)
+    patched.model_patches_to(torch.device("cpu"))
+    patched.model_patches_to(torch.float32)
+    assert golden_adapter.patcher in patched.model_patches_models()
+    eps = unet_eps(patched, data, patched_options(patched, [UNCOND, COND]))
+    torch.testing.assert_close(eps, data["eps"], atol=1e-5, rtol=0)
+
+
+def test_weight_patches_compose_in_either_order(golden, golden_model, golden_adapter, apply_node, core, sockets):
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    key = "diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_q.weight"
+    weight = golden_model.model.state_dict()[key]
+    lora_like = {key: (torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 0.05,)}
+
+    def with_lora(model):
+        m = model.clone()
+        m.add_patches(lora_like, 1.0)
+        return m
+
+    def eps_of(patcher):
+        patcher.patch_model()
+        try:
+            return unet_eps(patcher, data, patched_options(patcher, [UNCOND, COND]))
+        finally:
+            patcher.unpatch_model()
+
+    lora_then_apply = eps_of(apply(apply_node, with_lora(golden_model), golden_adapter, characters, layout, 0.6))
+    apply_then_lora = eps_of(with_lora(apply(apply_node, golden_model, golden_adapter, characters, layout, 0.6)))
+    torch.testing.assert_close(lora_then_apply, apply_then_lora, atol=1e-6, rtol=0)
+    assert (lora_then_apply - data["eps"]).abs().max() > 1e-4, "the weight patch took effect"
+
+
+def test_odd_non_square_panel_on_the_sdxl_layout(pack, tiny_sdxl, apply_node, core, sockets):
+    adapter = tiny_adapter(pack, tiny_sdxl)
+    layout = core["layout"].make_layout(480, 136, [[0.0, 0.0, 0.5, 1.0]], [[0.6, 0.0, 1.0, 0.3]])
+    characters = sockets.EncodedCharacters(clip=torch.randn(1, 257, 48), magi=torch.randn(1, 24))
+    patched = apply(apply_node, tiny_sdxl, adapter, characters, layout, 0.6)
+    seen = []
+
+    def spy(q, k, v, extra_options):
+        h, w = extra_options["activations_shape"][-2:]
+        seen.append((extra_options["block"], h * w == q.shape[1]))
+        return extra_options["_inner"](q, k, v, extra_options)
+
+    options = patched_options(patched, [UNCOND, COND])
+    replace = dict(options["patches_replace"]["attn2"])
+    options["patches_replace"] = {"attn2": {k: _spying(spy, p) for k, p in replace.items()}}
+    x = torch.randn(2, 4, 17, 60)
+    with torch.inference_mode():
+        out = patched.model.diffusion_model(x, torch.tensor([500.0, 500.0]), context=torch.randn(2, 77, 2048),
+                                            y=torch.randn(2, 2816), transformer_options=options)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert len(seen) == 70 and all(ok for _, ok in seen)
+
+
+def _spying(spy, patch):
+    def call(q, k, v, extra_options):
+        return spy(q, k, v, {**extra_options, "_inner": patch})
+    return call
+
+
+def tiny_adapter(pack, model):
+    """A random adapter that fits ``model`` (any SDXL-layout widths), built in the released key layout."""
+    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    resampler_module = import_from_pack(pack, "diffsensei_core.resampler")
+    adapter_module = import_from_pack(pack, "nodes.adapter")
+    comfy_unet = import_from_pack(pack, "nodes.comfy_unet")
+    g = torch.Generator().manual_seed(0)
+    sites = []
+    for key, attn2 in comfy_unet.attn2_sites(model.model.diffusion_model):
+        shape = attn2.to_k.weight.shape
+        sites.append(checkpoint.IPSiteWeights(key=key, name=str(key), to_k=torch.randn(shape, generator=g) * 0.02,
+                                              to_v=torch.randn(shape, generator=g) * 0.02))
+    resampler = resampler_module.Resampler(dim=64, depth=1, dim_head=16, heads=4, clip_dim=48, magi_dim=24,
+                                           output_dim=sites[0].to_k.shape[1], ff_mult=2)
+    channels = model.model.diffusion_model.input_blocks[0][0].out_channels
+    weights = checkpoint.AdapterWeights(tuple(sites), torch.randn(channels, generator=g), resampler.state_dict(), 16)
+    return adapter_module.DiffSenseiAdapter(weights, dtype=torch.float32, source="tiny")
+
+
+def test_wrong_models_get_clear_errors(golden_model, tiny_sdxl, golden_adapter, apply_node, core, sockets):
+    errors = core["errors"]
+    layout = core["layout"].make_layout(256, 256, [[0, 0, 0.5, 1]])
+    characters = sockets.EncodedCharacters(clip=torch.zeros(1, 257, 48), magi=torch.zeros(1, 24))
+    with pytest.raises(errors.InputShapeError, match=r"input 'model'.*\(128, 2048\)|input 'model'.*projects"):
+        apply(apply_node, tiny_sdxl, golden_adapter, characters, layout, 0.6)
+    two = core["layout"].make_layout(256, 256, [[0, 0, 0.5, 1], [0.5, 0, 1, 1]])
+    with pytest.raises(errors.LayoutError, match=r"2 character box.*1 reference image"):
+        apply(apply_node, golden_model, golden_adapter, characters, two, 0.6)
