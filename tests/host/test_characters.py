@@ -70,6 +70,11 @@ def characters(pack):
 
 
 @pytest.fixture(scope="session")
+def loading(pack):
+    return import_from_pack(pack, "nodes.encoder_loading")
+
+
+@pytest.fixture(scope="session")
 def errors(pack):
     return import_from_pack(pack, "diffsensei_core.errors")
 
@@ -120,8 +125,8 @@ def test_schema_has_tooltips_and_descriptions(characters):
             assert socket.tooltip, f"{schema.node_id}.{socket.id} has no tooltip"
 
 
-def test_load_encoders(characters, encoders):
-    assert isinstance(encoders, characters.DiffSenseiEncoders)
+def test_load_encoders(loading, characters, encoders):
+    assert isinstance(encoders, loading.DiffSenseiEncoders)
     assert (encoders.clip_tokens, encoders.clip_width, encoders.magi_width) == (CLIP_TOKENS, CLIP_WIDTH, MAGI_WIDTH)
     assert encoders.magi_patcher.model.encoder.dtype == torch.float32  # "default" on CPU
 
@@ -246,18 +251,18 @@ def test_missing_clip_folder(characters, release, errors):
     assert "model.safetensors" in message  # the file looked for
 
 
-def test_connected_clip_vision_replaces_the_shipped_one(characters, encoders, release):
+def test_connected_clip_vision_replaces_the_shipped_one(loading, characters, encoders, release):
     import comfy.clip_vision
 
     path = release / "tiny" / "image_generator" / "clip_image_encoder"
-    connected = characters.load_clip_vision_folder(path)  # what Load CLIP Vision would hand over
+    connected = loading.load_clip_vision_folder(path)  # what Load CLIP Vision would hand over
     out = characters.DiffSenseiLoadEncoders.execute(model_name="noclip/image_generator", clip_vision=connected)
     loaded = out.result[0]
     assert loaded.clip_vision is connected and loaded.clip_width == CLIP_WIDTH
     assert isinstance(connected, comfy.clip_vision.ClipVisionModel)
 
 
-def test_clip_weights_must_match_the_config(characters, release, errors, tmp_path):
+def test_clip_weights_must_match_the_config(loading, characters, release, errors, tmp_path):
     from safetensors.torch import load_file, save_file
 
     folder = tmp_path / "clip_image_encoder"
@@ -266,20 +271,20 @@ def test_clip_weights_must_match_the_config(characters, release, errors, tmp_pat
     del state_dict["vision_model.encoder.layers.2.mlp.fc2.weight"]
     save_file(state_dict, str(folder / "model.safetensors"))
     with pytest.raises(errors.WeightsError, match=r"missing keys.*layers\.2\.mlp\.fc2"):
-        characters.load_clip_vision_folder(folder)
+        loading.load_clip_vision_folder(folder)
 
     config = json.loads((folder / "config.json").read_text())
     config["num_hidden_layers"] = 2
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(errors.WeightsError, match="unexpected keys"):
-        characters.load_clip_vision_folder(folder)
+        loading.load_clip_vision_folder(folder)
 
 
-def test_translated_config_fills_hf_defaults(characters):
-    config = characters.comfy_clip_vision_config({"model_type": "clip_vision_model", "hidden_size": 1280},
+def test_translated_config_fills_hf_defaults(loading, characters):
+    config = loading.comfy_clip_vision_config({"model_type": "clip_vision_model", "hidden_size": 1280},
                                                  with_projection=False, source="config.json")
     assert config["patch_size"] == 32 and config["hidden_act"] == "quick_gelu" and "projection_dim" not in config
-    nested = characters.comfy_clip_vision_config({"model_type": "clip", "vision_config": {"num_hidden_layers": 32}},
+    nested = loading.comfy_clip_vision_config({"model_type": "clip", "vision_config": {"num_hidden_layers": 32}},
                                                  with_projection=True, source="config.json")
     assert nested["num_hidden_layers"] == 32 and nested["projection_dim"] == 512
 
