@@ -125,11 +125,25 @@ def _panel_conditioning(adapter: DiffSenseiAdapter, characters: EncodedCharacter
     device, dtype = adapter.module.dialog_embedding.device, adapter.dtype
     with torch.no_grad():
         cond = resampler(clip.to(device, dtype), magi.to(device, dtype))
+    if characters.adapted_tokens is not None:
+        cond = _with_adapted_tokens(cond, characters.adapted_tokens, resampler.num_dummy_tokens)
     out = mm.intermediate_device()
     return PanelConditioning(
         cond_tokens=cond.to(out), uncond_tokens=uncond.to(out), layout=layout, num_slots=clip.shape[1],
         num_dummy_tokens=resampler.num_dummy_tokens, tokens_per_character=resampler.num_queries,
     )
+
+
+def _with_adapted_tokens(cond: torch.Tensor, adapted: torch.Tensor, num_dummy: int) -> torch.Tensor:
+    """Replace the character tokens after the dummy tokens by the MLLM-adapted ones (conditional branch only)."""
+    expected = (1, cond.shape[1] - num_dummy, cond.shape[2])
+    if tuple(adapted.shape) != expected:
+        raise InputShapeError(
+            f"Apply DiffSensei, input 'characters': the adapted character tokens are {tuple(adapted.shape)}; "
+            f"expected {expected} (all slots of this adapter's resampler). Adapt the characters with the same "
+            "adapter that Apply uses."
+        )
+    return torch.cat((cond[:, :num_dummy], adapted.to(cond)), dim=1)
 
 
 NODES = [DiffSenseiApply]

@@ -18,11 +18,14 @@ class EncodedCharacters:
     """DIFFSENSEI_CHARACTERS: features of n reference images, in box order, on the intermediate device.
 
     clip: (n, s, c_clip) CLIP penultimate hidden states (s = 257 for ViT-H/14 at 224 px);
-    magi: (n, c_magi) Magi CLS features.
+    magi: (n, c_magi) Magi CLS features;
+    adapted_tokens: None, or (1, k·q, c) character tokens for all k slots (no dummy tokens) that replace the
+    resampler's in the conditional branch only — what the MLLM stage produces (model spec §6.4, step 8).
     """
 
     clip: torch.Tensor
     magi: torch.Tensor
+    adapted_tokens: torch.Tensor | None = None
 
     @property
     def count(self) -> int:

@@ -237,3 +237,24 @@ def test_wrong_models_get_clear_errors(golden_model, tiny_sdxl, golden_adapter, 
     two = core["layout"].make_layout(256, 256, [[0, 0, 0.5, 1], [0.5, 0, 1, 1]])
     with pytest.raises(errors.LayoutError, match=r"2 character box.*1 reference image"):
         apply(apply_node, golden_model, golden_adapter, characters, two, 0.6)
+
+
+def test_adapted_tokens_replace_the_conditional_characters_only(golden, golden_model, golden_adapter, apply_node,
+                                                                core, sockets):
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    same = sockets.EncodedCharacters(characters.clip, characters.magi, adapted_tokens=data["cond_tokens"][:, 16:])
+    patched = apply(apply_node, golden_model, golden_adapter, same, layout, float(data["ip_scale"]))
+    torch.testing.assert_close(unet_eps(patched, data, patched_options(patched, [UNCOND, COND])), data["eps"],
+                               atol=1e-5, rtol=0)
+
+    other = sockets.EncodedCharacters(characters.clip, characters.magi,
+                                      adapted_tokens=torch.randn_like(data["cond_tokens"][:, 16:]))
+    patched = apply(apply_node, golden_model, golden_adapter, other, layout, float(data["ip_scale"]))
+    eps = unet_eps(patched, data, patched_options(patched, [UNCOND, COND]))
+    torch.testing.assert_close(eps[0], data["eps"][0], atol=1e-5, rtol=0)  # the unconditional row is untouched
+    assert (eps[1] - data["eps"][1]).abs().max() > 1e-3
+
+    wrong = sockets.EncodedCharacters(characters.clip, characters.magi, adapted_tokens=torch.zeros(1, 32, 64))
+    with pytest.raises(core["errors"].InputShapeError, match="adapted character tokens"):
+        apply(apply_node, golden_model, golden_adapter, wrong, layout, 0.6)
