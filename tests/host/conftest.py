@@ -15,84 +15,32 @@ ComfyUI keeps global state (node registry, folder paths, loaded models), so ever
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
-import logging
 import os
-import sys
 import types
-import uuid
 from pathlib import Path
 
 import pytest
 
+from scripts import comfy_session
+
 REPO = Path(__file__).resolve().parents[2]
-PACK_NAME = "ComfyUI-DiffSensei"
+PACK_NAME = comfy_session.PACK_NAME
 GOLDEN_DIR = Path(os.environ.get("DIFFSENSEI_GOLDEN", REPO.parent / "shared" / "golden"))
-
-def _find_comfyui() -> Path | None:
-    candidates = []
-    if os.environ.get("COMFYUI_PATH"):
-        candidates.append(Path(os.environ["COMFYUI_PATH"]).expanduser())
-    if REPO.parent.name == "custom_nodes":
-        candidates.append(REPO.parent.parent)
-    candidates.append(Path("~/comfy/ComfyUI").expanduser())
-    for path in candidates:
-        if (path / "comfy").is_dir() and (path / "nodes.py").is_file() and (path / "execution.py").is_file():
-            return path.resolve()
-    return None
-
 
 _bootstrap: dict = {}
 
 
 def _bootstrap_comfyui() -> str | None:
-    """Import ComfyUI's core modules once (CPU mode); return a skip reason, or None when usable."""
-    if "reason" in _bootstrap:
-        return _bootstrap["reason"]
-    reason = None
-    root = _find_comfyui()
-    if root is None:
-        reason = (
-            "ComfyUI not found: set COMFYUI_PATH to a ComfyUI checkout and run with its Python "
-            "(see tests/host/conftest.py) to run the host tests"
-        )
-    else:
+    """Import ComfyUI once (CPU mode); return a skip reason, or None when usable."""
+    if "reason" not in _bootstrap:
         try:
-            import torch  # noqa: F401
-
-            if str(root) not in sys.path:
-                sys.path.insert(0, str(root))
-            from comfy.cli_args import args
-
-            # Must happen before comfy.model_management is imported: it probes devices at import time.
-            args.cpu = True
-            args.disable_api_nodes = True
-            import comfy.model_management
-            import folder_paths
-
-            # ComfyUI's top-level `utils` package must be imported before `nodes`: nodes.py puts ComfyUI/comfy
-            # first on sys.path, after which `import utils` would find comfy/utils.py instead (main.py does the same).
-            importlib.import_module("utils.extra_config")
-
-            import execution
-
-            import nodes
-
-            if Path(nodes.__file__).resolve().parent != root:
-                raise ImportError(f"'nodes' resolved to {nodes.__file__}, not ComfyUI's nodes.py")
-            _bootstrap.update(root=root, nodes=nodes, execution=execution, folder_paths=folder_paths,
-                              mm=comfy.model_management)
-        except Exception as e:
-            if str(root) in sys.path:
-                sys.path.remove(str(root))
-            reason = (
-                f"ComfyUI at {root} cannot be imported by {sys.executable} ({type(e).__name__}: {e}); "
-                "run the host tests with ComfyUI's own Python"
-            )
-    _bootstrap["reason"] = reason
-    return reason
+            _bootstrap["comfy"] = comfy_session.import_comfyui(cpu=True)
+            _bootstrap["reason"] = None
+        except comfy_session.ComfyUIUnavailable as e:
+            _bootstrap["reason"] = f"{e} (host tests need ComfyUI and its Python; see README, Tests)"
+    return _bootstrap["reason"]
 
 
 class _SkippedModule(pytest.Module):
@@ -108,29 +56,7 @@ def pytest_pycollect_makemodule(module_path, parent):
     return None
 
 
-class FakeServer:
-    """The part of ComfyUI's PromptServer that ``execution.PromptExecutor`` uses; records the messages."""
-
-    def __init__(self):
-        self.client_id = None
-        self.last_node_id = None
-        self.last_prompt_id = None
-        self.messages: list[tuple[str, object]] = []
-
-    def send_sync(self, event, data, sid=None):
-        self.messages.append((event, data))
-
-    def queue_updated(self):
-        pass
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
+FakeServer = comfy_session.FakeServer
 
 
 @pytest.fixture(scope="session")
@@ -141,32 +67,12 @@ def comfy(tmp_path_factory):
     ``tmp`` (output/temp/input live there), ``pack`` (the loaded pack module or None), ``pack_errors``.
     """
     assert _bootstrap_comfyui() is None
-    nodes, folder_paths = _bootstrap["nodes"], _bootstrap["folder_paths"]
+    comfy = _bootstrap["comfy"]
     tmp = tmp_path_factory.mktemp("comfyui")
-    for name, setter in (("output", folder_paths.set_output_directory), ("temp", folder_paths.set_temp_directory),
-                         ("input", folder_paths.set_input_directory)):
-        (tmp / name).mkdir()
-        setter(str(tmp / name))
-
+    comfy_session.set_directories(comfy, output=tmp / "output", temp=tmp / "temp", input=tmp / "input")
     pack_dir = Path(os.environ.get("DIFFSENSEI_PACK_DIR", REPO)).resolve()
-    custom_nodes = tmp / "custom_nodes"
-    custom_nodes.mkdir()
-    (custom_nodes / PACK_NAME).symlink_to(pack_dir, target_is_directory=True)
-    # Only our pack: replacing (not adding to) the list keeps other installed packs out of the tests.
-    folder_paths.folder_names_and_paths["custom_nodes"] = ([str(custom_nodes)], set())
-
-    handler = _ListHandler()
-    logging.getLogger().addHandler(handler)
-    try:
-        asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
-    finally:
-        logging.getLogger().removeHandler(handler)
-
-    module_name = str(custom_nodes / PACK_NAME).replace(".", "_x_")  # how nodes.load_custom_node names it
-    pack = sys.modules.get(module_name) if PACK_NAME in nodes.LOADED_MODULE_DIRS else None
-    pack_errors = [h.getMessage() for h in handler.records if PACK_NAME in h.getMessage()]
-    return types.SimpleNamespace(**{k: v for k, v in _bootstrap.items() if k != "reason"}, tmp=tmp,
-                                 pack=pack, pack_dir=pack_dir, pack_errors=pack_errors)
+    pack, pack_errors = comfy_session.load_pack(comfy, tmp / "custom_nodes", pack_dir)
+    return types.SimpleNamespace(**vars(comfy), tmp=tmp, pack=pack, pack_dir=pack_dir, pack_errors=pack_errors)
 
 
 @pytest.fixture(scope="session")
@@ -204,15 +110,9 @@ def run_prompt(comfy, fake_server):
     ``outputs`` is the ``/history`` outputs dict; ``executor.success`` and ``executor.status_messages`` tell
     how it went. Do not call from inside a running event loop (``PromptExecutor.execute`` uses asyncio.run).
     """
-    execution = comfy.execution
 
     def run(prompt: dict):
-        prompt_id = uuid.uuid4().hex
-        ok, error, output_ids, node_errors = asyncio.run(execution.validate_prompt(prompt_id, prompt, None))
-        if not ok:
-            raise AssertionError(f"prompt failed validation: {error} {node_errors}")
-        executor = execution.PromptExecutor(fake_server, cache_type=execution.CacheType.CLASSIC)
-        executor.execute(prompt, prompt_id, {}, output_ids)
+        executor = comfy_session.run_prompt(comfy, prompt, fake_server)
         return executor, executor.history_result.get("outputs", {})
 
     return run
