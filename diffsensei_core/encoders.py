@@ -54,8 +54,10 @@ _LUMA_SHIFT = 16
 # image preprocessing
 
 
-def _check_images(images: torch.Tensor, what: str) -> None:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] != 3:
+def check_image_batch(images: torch.Tensor, what: str, *, allow_alpha: bool = False) -> None:
+    """Raise InputShapeError unless ``images`` is a non-empty float IMAGE batch (b, h, w, 3) (or 4 with alpha)."""
+    channels = (3, 4) if allow_alpha else (3,)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] not in channels:
         got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise InputShapeError(
             f"{what}: expected an IMAGE tensor (batch, height, width, 3) with values in 0..1; got {got}. "
@@ -83,7 +85,7 @@ def to_grayscale_rgb(images: torch.Tensor) -> torch.Tensor:
     with Pillow's fixed-point ITU-R 601-2 luma L = R·299/1000 + G·587/1000 + B·114/1000, so the
     result is on the 1/255 grid and equals PIL for 8-bit inputs.
     """
-    _check_images(images, "to_grayscale_rgb")
+    check_image_batch(images, "to_grayscale_rgb")
     levels = (images.float().clamp(0.0, 1.0) * 255.0).round().to(torch.int32)
     weights = torch.tensor(_LUMA_WEIGHTS, dtype=torch.int32, device=images.device)
     luma = ((levels * weights).sum(dim=-1, keepdim=True) + _LUMA_HALF) >> _LUMA_SHIFT
@@ -111,7 +113,7 @@ def magi_preprocess(images: torch.Tensor, image_size: int | tuple[int, int] = 22
     the resize is ``F.interpolate(mode="bilinear", antialias=True, align_corners=False)`` on floats, a
     close match to PIL's bilinear filter (differences around one 8-bit level), without requantising.
     """
-    _check_images(images, "magi_preprocess")
+    check_image_batch(images, "magi_preprocess")
     height, width = _pair(image_size)
     pixels = images.float().permute(0, 3, 1, 2)
     if pixels.shape[-2:] != (height, width):
@@ -124,24 +126,26 @@ def magi_preprocess(images: torch.Tensor, image_size: int | tuple[int, int] = 22
 
 # transformers ≥ 5 names the ViT-MAE encoder parameters differently from the checkpoints written by
 # earlier versions (the released Magi encoder among them). Both directions, applied in order.
-_LEGACY_TO_CURRENT = (
-    (re.compile(r"^encoder\.layer\.(\d+)\."), r"layers.\1."),
-    (re.compile(r"\.attention\.attention\.query\."), ".attention.q_proj."),
-    (re.compile(r"\.attention\.attention\.key\."), ".attention.k_proj."),
-    (re.compile(r"\.attention\.attention\.value\."), ".attention.v_proj."),
-    (re.compile(r"\.attention\.output\.dense\."), ".attention.o_proj."),
-    (re.compile(r"\.intermediate\.dense\."), ".mlp.fc1."),
-    (re.compile(r"\.output\.dense\."), ".mlp.fc2."),
+_NAME_PAIRS = (  # (legacy fragment, current fragment); dots are literal, layer numbers are kept
+    ("encoder.layer.", "layers."),
+    (".attention.attention.query.", ".attention.q_proj."),
+    (".attention.attention.key.", ".attention.k_proj."),
+    (".attention.attention.value.", ".attention.v_proj."),
+    (".attention.output.dense.", ".attention.o_proj."),
+    (".intermediate.dense.", ".mlp.fc1."),
+    (".output.dense.", ".mlp.fc2."),
 )
-_CURRENT_TO_LEGACY = (
-    (re.compile(r"^layers\.(\d+)\."), r"encoder.layer.\1."),
-    (re.compile(r"\.attention\.q_proj\."), ".attention.attention.query."),
-    (re.compile(r"\.attention\.k_proj\."), ".attention.attention.key."),
-    (re.compile(r"\.attention\.v_proj\."), ".attention.attention.value."),
-    (re.compile(r"\.attention\.o_proj\."), ".attention.output.dense."),
-    (re.compile(r"\.mlp\.fc1\."), ".intermediate.dense."),
-    (re.compile(r"\.mlp\.fc2\."), ".output.dense."),
-)
+
+
+def _rules(pairs) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each fragment as a regex; a fragment starting with a word is anchored at the key's start."""
+    return tuple(
+        (re.compile(("^" if source[0] != "." else "") + re.escape(source)), target) for source, target in pairs
+    )
+
+
+_LEGACY_TO_CURRENT = _rules(_NAME_PAIRS)
+_CURRENT_TO_LEGACY = _rules((current, legacy) for legacy, current in _NAME_PAIRS)
 
 
 def _rename(key: str, rules: tuple[tuple[re.Pattern[str], str], ...]) -> str:
@@ -391,7 +395,7 @@ class MagiEncoder(nn.Module):
         ``grayscale=True`` reproduces the reference demo, which converts every reference image to
         grayscale-RGB first (spec §10.1).
         """
-        _check_images(images, "Magi encoder")
+        check_image_batch(images, "Magi encoder")
         images = images.to(device=self.device, dtype=torch.float32)
         if grayscale:
             images = to_grayscale_rgb(images)

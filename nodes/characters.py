@@ -16,7 +16,7 @@ import comfy.utils
 import torch
 from comfy_api.latest import io
 
-from ..diffsensei_core.encoders import to_grayscale_rgb
+from ..diffsensei_core.encoders import check_image_batch, to_grayscale_rgb
 from ..diffsensei_core.errors import InputShapeError
 from . import folders
 from .encoder_loading import (
@@ -198,17 +198,7 @@ def _collect_images(inputs: dict[str, torch.Tensor | None]) -> list[torch.Tensor
     for name, batch in inputs.items():
         if batch is None:
             continue
-        if not isinstance(batch, torch.Tensor) or batch.ndim != 4 or batch.shape[-1] not in (3, 4):
-            got = tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
-            raise InputShapeError(
-                f"DiffSensei: Encode Characters ({name}): expected an IMAGE (batch, height, width, 3); got {got}. "
-                "Connect an image (e.g. from Load Image)."
-            )
-        if batch.shape[1] == 0 or batch.shape[2] == 0:
-            raise InputShapeError(
-                f"DiffSensei: Encode Characters ({name}): the image is empty, size {tuple(batch.shape[1:3])}; "
-                "expected at least 1×1 pixels. Connect a non-empty reference image."
-            )
+        check_image_batch(batch, f"DiffSensei: Encode Characters ({name})", allow_alpha=True)
         images.extend(image[None, ..., :3] for image in batch)
     return images
 
