@@ -33,6 +33,8 @@ MASKED = -10000.0
 
 TRAINED_CHARACTER_SLOTS = 4
 TRAINED_DIALOG_SLOTS = 8
+MAX_BOXES = 64
+"""Character and dialog boxes per panel, together (the box editor has the same limit)."""
 MIN_PANEL_SIZE = 64
 MAX_PANEL_SIZE = 2048
 PANEL_SIZE_STEP = 8
@@ -92,6 +94,11 @@ def make_layout(
     validate_panel_size(width, height)
     chars = tuple(normalise_box(b, f"character box {i + 1}") for i, b in enumerate(characters))
     talks = tuple(normalise_box(b, f"dialog box {i + 1}") for i, b in enumerate(dialogs))
+    if len(chars) + len(talks) > MAX_BOXES:
+        raise LayoutError(
+            f"the layout has {len(chars)} character and {len(talks)} dialog boxes, {len(chars) + len(talks)} in all; "
+            f"at most {MAX_BOXES} boxes fit in one panel. Delete some boxes."
+        )
     if len(chars) > TRAINED_CHARACTER_SLOTS:
         log.info(
             "%d characters: DiffSensei was trained with at most %d per panel; the extra ones work "
@@ -277,7 +284,8 @@ def reference_token_grid(num_tokens: int, aspect_ratio: float) -> tuple[int, int
 
 
 def _as_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or value != int(value)):
         raise LayoutError(f"layout {name} must be a whole number of pixels; got {value!r}.")
     return int(value)
 

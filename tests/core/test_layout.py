@@ -9,6 +9,7 @@ import torch
 from diffsensei_core.errors import LayoutError
 from diffsensei_core.layout import (
     MASKED,
+    MAX_BOXES,
     character_attention_bias,
     check_character_count,
     dialog_region,
@@ -140,3 +141,13 @@ def test_more_than_four_characters_allowed_with_a_note(caplog):
     assert layout.character_boxes(6).shape == (6, 4)
     with pytest.raises(LayoutError):
         layout.character_boxes(4)
+
+
+def test_at_most_64_boxes_characters_and_dialogs_together():
+    box = [0.1, 0.1, 0.2, 0.2]
+    layout = make_layout(512, 512, [box] * 40, [box] * 24)
+    assert len(layout.characters) + len(layout.dialogs) == MAX_BOXES == 64
+    with pytest.raises(LayoutError, match=r"40 character and 25 dialog boxes, 65 in all; at most 64"):
+        make_layout(512, 512, [box] * 40, [box] * 25)
+    with pytest.raises(LayoutError, match="at most 64"):
+        parse_layout(json.dumps({"width": 512, "height": 512, "dialogs": [box] * 65}))
