@@ -409,6 +409,7 @@ def _check_adapter(adapter: AdapterWeights, source: str, resampler_source: str |
     width = adapter.sites[0].to_k.shape[-1]
     for site in adapter.sites:
         for kind, weight in (("to_k_ip", site.to_k), ("to_v_ip", site.to_v)):
+            _check_floating(weight, f"{site.name}.{kind}", source)
             if weight.ndim != 2 or weight.shape[1] != width:
                 raise WeightsError(
                     f"{source}: {site.name}.{kind} must be (inner, {width}) like the other sites; got "
@@ -419,6 +420,7 @@ def _check_adapter(adapter: AdapterWeights, source: str, resampler_source: str |
                 f"{source}: {site.name}: to_k_ip {tuple(site.to_k.shape)} and to_v_ip {tuple(site.to_v.shape)} "
                 "must have the same shape. The file is damaged; re-download it."
             )
+    _check_floating(adapter.dialog_embedding, DIALOG_KEY, source)
     if adapter.dialog_embedding.ndim != 1:
         raise WeightsError(
             f"{source}: {DIALOG_KEY} must be a vector (c0,), got {tuple(adapter.dialog_embedding.shape)}. "
@@ -432,7 +434,17 @@ def _check_adapter(adapter: AdapterWeights, source: str, resampler_source: str |
         )
 
 
+def _check_floating(tensor: torch.Tensor, name: str, source: str) -> None:
+    if not tensor.is_floating_point():
+        raise WeightsError(
+            f"{source}: {name} is {tensor.dtype}; expected floating-point weights (fp16, bf16 or fp32). The file is "
+            "damaged or not a DiffSensei checkpoint; re-download it, or re-run `python -m diffsensei_core convert`."
+        )
+
+
 def _check_unet(unet_sd: Mapping[str, torch.Tensor], adapter: AdapterWeights, config: dict | None, source: str):
+    for key, tensor in unet_sd.items():
+        _check_floating(tensor, key, source)
     missing = [k for k in SDXL_REQUIRED_KEYS if k not in unet_sd]
     if missing:
         raise WeightsError(
@@ -628,6 +640,7 @@ def write_safetensors_streaming(
             for _name, tensor in items:
                 data = tensor.detach().to("cpu", out_dtype(tensor)).contiguous().reshape(-1)
                 out.write(data.view(torch.uint8).numpy())  # buffer protocol: no extra copy
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights are shared files like any download
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -183,6 +183,7 @@ def test_convert_fp32_is_exact_and_loads_back(release, tmp_path):
 def test_convert_fp16_is_close(release, tmp_path):
     unet_path, adapter_path = convert_image_generator(release.root, tmp_path, resampler_dim_head=DIM_HEAD)
     assert unet_path.name == "diffsensei_unet_fp16.safetensors"
+    assert unet_path.stat().st_mode & 0o777 == 0o644, "readable by others, like any downloaded weights"
     unet = load_state_dict_file(unet_path)
     assert {v.dtype for v in unet.values()} == {torch.float16}
     key = "conv_in.weight"
