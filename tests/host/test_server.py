@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 from conftest import PACK_NAME, REPO
 
+
+def _load_live_server():
+    # By path: in-process ComfyUI puts its own `tests` package first on sys.path, hiding this repo's.
+    name = "diffsensei_live_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "live_server.py")
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+live_server = _load_live_server()
+
 NODE_IDS = (
     "DiffSenseiLoadModel", "DiffSenseiLoadAdapter", "DiffSenseiLoadEncoders", "DiffSenseiEncodeCharacters",
     "DiffSenseiPanelLayout", "DiffSenseiApply", "DiffSenseiSigmas",
 )
-STARTUP_SECONDS = 90
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port: int, path: str):
@@ -32,40 +36,11 @@ def _get(port: int, path: str):
 
 @pytest.fixture(scope="module")
 def server(comfy, tmp_path_factory):
-    base = tmp_path_factory.mktemp("server")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / PACK_NAME).symlink_to(REPO, target_is_directory=True)
-    (base / "models" / "diffsensei").mkdir(parents=True)
-    config = base / "extra_paths.yaml"
-    config.write_text(
-        f"dss_test:\n  base_path: {base}\n  custom_nodes: custom_nodes\n  diffsensei: models/diffsensei\n"
-    )
-    port = _free_port()
-    log_path = base / "server.log"
-    with open(log_path, "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-             "--extra-model-paths-config", str(config), "--output-directory", str(base / "output"),
-             "--disable-auto-launch"],
-            cwd=comfy.root, stdout=log_file, stderr=subprocess.STDOUT,
-        )
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                _get(port, "/system_stats")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"ComfyUI did not start; log:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield port, log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        with live_server.start(comfy.root, tmp_path_factory.mktemp("server")) as running:
+            yield running.port, running.log_path
+    except live_server.ServerStartError as err:
+        pytest.fail(str(err))
 
 
 def test_pack_imports_cleanly(server):

@@ -1,0 +1,282 @@
+"""The Panel layout box editor in a real browser against a live ComfyUI, and the layout input without the editor.
+
+The browser part runs ``panel_layout_browser.mjs`` (playwright-core + headless chromium): it draws boxes with the
+mouse, checks the widget value, ``graphToPrompt()``, a save/reload round trip and a run queued from the UI, and
+saves screenshots in this test's tmp folder (the path is logged; ``$DIFFSENSEI_WEB_ARTIFACTS`` gets a copy).
+
+The queued graph is the demo workflow (``workflows/diffsensei_demo.json``: the whole DiffSensei graph on tiny
+random weights from ``scripts/demo_weights.py``, with the runner's demo-only nodes from ``scripts/demo_nodes.py``
+loaded into the server as a throw-away pack). Where those files are missing, a smaller graph is queued instead:
+Load Image ×2 → Encode Characters → Apply ← Panel layout, with the layout's LATENT into SaveLatent (only that
+branch runs), which still proves the UI → backend path of the layout.
+
+Needs: ``node`` on PATH, ``tests/web/node_modules/playwright-core`` (``npm ci`` in tests/web), chromium at
+``/usr/bin/chromium`` (or ``$CHROMIUM``), and a ComfyUI checkout (``$COMFYUI_PATH`` or ``~/comfy/ComfyUI``) with a
+Python that runs it: ``$COMFYUI_PYTHON``, else a ``venv`` next to or inside the checkout, else the running Python.
+``scripts/test_web.sh`` installs the first two. When something is missing the module is skipped with one line
+saying what. (No conftest.py here: tests/host imports its own ``conftest`` by name, which a second one would shadow
+when both folders run in one session.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import types
+import uuid
+import zlib
+from pathlib import Path
+
+import pytest
+
+log = logging.getLogger("diffsensei")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def _load(name: str, path: Path):
+    # By path: with ComfyUI on sys.path (host tests in the same run), `tests` and `scripts` may be its packages.
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+live_server = _load("diffsensei_live_server", REPO / "tests" / "live_server.py")
+_find = _load("diffsensei_find_comfyui", REPO / "scripts" / "find_comfyui.py")
+
+
+def _comfy_python(root: Path) -> str:
+    if os.environ.get("COMFYUI_PYTHON"):
+        return os.environ["COMFYUI_PYTHON"]
+    for candidate in (root.parent / "venv", root / "venv", root / ".venv"):
+        if (candidate / "bin" / "python").is_file():
+            return str(candidate / "bin" / "python")
+    return sys.executable
+
+
+def _requirements() -> tuple[dict, str | None]:
+    node = shutil.which("node")
+    if node is None:
+        return {}, "node (Node.js) not found on PATH"
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).is_file():
+        return {}, f"chromium not found at {chromium} (apt-get install chromium, or set CHROMIUM)"
+    if not (HERE / "node_modules" / "playwright-core" / "package.json").is_file():
+        return {}, "playwright-core not installed in tests/web (run: npm ci --prefix tests/web)"
+    root = _find.find_comfyui()
+    if root is None:
+        return {}, "ComfyUI not found (set COMFYUI_PATH to a ComfyUI checkout)"
+    python = _comfy_python(root)
+    probe = subprocess.run([python, "-c", "import torch, aiohttp, yaml"], capture_output=True, text=True)
+    if probe.returncode:
+        return {}, f"{python} cannot run ComfyUI at {root} (set COMFYUI_PYTHON to ComfyUI's Python)"
+    return {"node": node, "chromium": chromium, "comfy_root": root, "comfy_python": python}, None
+
+
+WEB_ENV, _SKIP_REASON = _requirements()
+if _SKIP_REASON:
+    pytest.skip(f"browser tests skipped: {_SKIP_REASON}", allow_module_level=True)
+
+SCRIPT = HERE / "panel_layout_browser.mjs"
+COLOURS = ((200, 40, 60), (40, 90, 200))
+SMALL_IMAGES = ("dss_character_a.png", "dss_character_b.png")
+DEMO_WORKFLOW = REPO / "workflows" / "diffsensei_demo.json"
+DEMO_WEIGHTS = REPO / "scripts" / "demo_weights.py"
+DEMO_NODES = REPO / "scripts" / "demo_nodes.py"
+DEMO_MODEL = "diffsensei_demo"  # the demo workflow loads diffsensei_demo/image_generator
+DEMO_PACK = """\
+# Written by tests/web: the workflow runner's demo-only nodes, loaded into a test server. Not part of the pack.
+import importlib.util
+
+_spec = importlib.util.spec_from_file_location("diffsensei_demo_nodes_impl", {path!r})
+_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_module)
+NODE_CLASS_MAPPINGS = _module.NODE_CLASS_MAPPINGS
+"""
+
+
+def _figure_png(colour: tuple[int, int, int], width: int = 96, height: int = 128) -> bytes:
+    """A small PNG of a coloured stick figure (head and body) on white, as a stand-in reference image."""
+    rows = []
+    for y in range(height):
+        row = bytearray([0])  # filter: none
+        for x in range(width):
+            head = (x - width / 2) ** 2 + (y - height * 0.25) ** 2 <= (width * 0.18) ** 2
+            body = abs(x - width / 2) <= width * 0.22 and height * 0.42 <= y <= height * 0.95
+            row += bytes(colour if head or body else (250, 250, 250))
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(
+        b"IEND", b"")
+
+
+def _demo_available() -> bool:
+    return DEMO_WORKFLOW.is_file() and DEMO_WEIGHTS.is_file() and DEMO_NODES.is_file()
+
+
+@pytest.fixture(scope="module")
+def web_env():
+    return WEB_ENV
+
+
+@pytest.fixture(scope="module")
+def server(web_env, tmp_path_factory):
+    base = tmp_path_factory.mktemp("web_server")
+    (base / "input").mkdir()
+    demo = _demo_available()
+    if demo:
+        models = base / "models" / "diffsensei" / DEMO_MODEL
+        built = subprocess.run([web_env["comfy_python"], str(DEMO_WEIGHTS), str(models)], capture_output=True,
+                               text=True, timeout=300)
+        assert built.returncode == 0, f"demo weights failed:\n{built.stderr[-3000:]}"
+        (base / "custom_nodes" / "diffsensei_demo_nodes").mkdir(parents=True)
+        (base / "custom_nodes" / "diffsensei_demo_nodes" / "__init__.py").write_text(
+            DEMO_PACK.format(path=str(DEMO_NODES)))
+        names = [v["inputs"]["image"] for v in _load_demo().values() if v["class_type"] == "LoadImage"]
+    else:
+        names = list(SMALL_IMAGES)
+    for name, colour in zip(names, COLOURS, strict=False):
+        (base / "input" / name).write_bytes(_figure_png(colour))
+    try:
+        with live_server.start(web_env["comfy_root"], base, python=web_env["comfy_python"]) as running:
+            yield types.SimpleNamespace(live=running, demo=demo, url=running.url, base=running.base,
+                                        log=running.log, get_json=running.get_json, post_json=running.post_json)
+    except live_server.ServerStartError as err:
+        pytest.fail(str(err))
+
+
+def _load_demo() -> dict:
+    return json.loads(DEMO_WORKFLOW.read_text())
+
+
+def _browser_graph(demo: bool) -> dict:
+    """The graph the browser loads: the prompt, which node is the layout, and where to put the nodes."""
+    if demo:
+        prompt = _load_demo()
+    else:
+        prompt = {
+            "1": {"class_type": "DiffSenseiPanelLayout",
+                  "inputs": {"width": 768, "height": 512, "batch_size": 1, "layout": "{}"}},
+            "2": {"class_type": "SaveLatent",
+                  "inputs": {"samples": ["1", 1], "filename_prefix": "diffsensei_web/layout"}},
+            "3": {"class_type": "LoadImage", "inputs": {"image": SMALL_IMAGES[0]}},
+            "4": {"class_type": "LoadImage", "inputs": {"image": SMALL_IMAGES[1]}},
+            "5": {"class_type": "DiffSenseiEncodeCharacters", "inputs": {
+                "character_1": ["3", 0], "character_2": ["4", 0], "grayscale": True, "seed": 0, "magi_masking": True}},
+            "6": {"class_type": "DiffSenseiApply",
+                  "inputs": {"characters": ["5", 0], "layout": ["1", 0], "ip_scale": 0.6}},
+        }
+    ids = {}
+    for node_id, node in prompt.items():
+        ids.setdefault(node["class_type"], []).append(node_id)
+    layout_id = ids["DiffSenseiPanelLayout"][0]
+    prompt[layout_id]["inputs"]["layout"] = "{}"  # the browser draws the boxes
+    positions, sizes = {}, {}
+    for i, image_id in enumerate(ids["LoadImage"]):
+        positions[image_id], sizes[image_id] = [20, 40 + 340 * i], [240, 320]
+    positions[ids["DiffSenseiEncodeCharacters"][0]] = [300, 40]
+    positions[layout_id], sizes[layout_id] = [620, 40], [480, 600]
+    others = [node_id for node_id in prompt if node_id not in positions]
+    for i, node_id in enumerate(others):
+        positions[node_id] = [1140 + 360 * (i // 4), 40 + 220 * (i % 4)]
+    return {"prompt": prompt, "layout_node": layout_id, "positions": positions, "sizes": sizes,
+            "characters": len(ids["LoadImage"])}
+
+
+def _queue(server, prompt: dict) -> dict:
+    """POST an API prompt and wait for its /history entry (60 s)."""
+    answer = server.post_json("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})
+    prompt_id = answer["prompt_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        entry = server.get_json(f"/history/{prompt_id}").get(prompt_id)
+        if entry and (entry["status"].get("completed") or entry["status"].get("status_str") == "error"):
+            return entry
+        time.sleep(0.2)
+    raise AssertionError(f"prompt {prompt_id} did not finish; log:\n{server.log()[-3000:]}")
+
+
+def _layout_prompt(layout: str) -> dict:
+    return {
+        "1": {"class_type": "DiffSenseiPanelLayout",
+              "inputs": {"width": 512, "height": 384, "batch_size": 1, "layout": layout}},
+        "2": {"class_type": "SaveLatent", "inputs": {"samples": ["1", 1], "filename_prefix": "diffsensei_api/layout"}},
+    }
+
+
+def test_box_editor_in_the_browser(server, web_env, tmp_path):
+    out = tmp_path / "browser"
+    out.mkdir()
+    graph = _browser_graph(server.demo)
+    (tmp_path / "graph.json").write_text(json.dumps(graph))
+    run = subprocess.run(
+        [web_env["node"], str(SCRIPT), "--url", server.url, "--graph", str(tmp_path / "graph.json"), "--out", str(out),
+         "--chromium", web_env["chromium"]],
+        cwd=HERE, capture_output=True, text=True, timeout=400,
+    )
+    result_path = out / "result.json"
+    result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    screenshot = out / "panel_layout.png"
+    log.info("Panel layout editor screenshots: %s, %s", screenshot, out / "panel_layout_node.png")
+    artifacts = os.environ.get("DIFFSENSEI_WEB_ARTIFACTS")
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        for png in out.glob("*.png"):
+            shutil.copy(png, Path(artifacts) / png.name)
+    assert run.returncode == 0 and result.get("ok"), (
+        f"browser check failed (rc {run.returncode}); screenshots in {out}\nstdout:\n{run.stdout[-3000:]}\n"
+        f"stderr:\n{run.stderr[-3000:]}\nconsole:\n" + "\n".join(result.get("console", [])[-20:])
+        + f"\nserver log:\n{server.log()[-3000:]}"
+    )
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+
+    # The run queued from the UI reached the backend with the drawn layout and produced its output.
+    entry = server.get_json(f"/history/{result['queued']}")[result["queued"]]
+    assert entry["status"]["status_str"] == "success"
+    assert entry["prompt"][2][graph["layout_node"]]["inputs"]["layout"] == result["layout"]
+    layout = json.loads(result["layout"])
+    assert (len(layout["characters"]), len(layout["dialogs"])) == (2, 1)
+    if server.demo:
+        images = [image for output in entry["outputs"].values() for image in output.get("images", [])]
+        assert any(image["type"] == "output" for image in images), entry["outputs"]
+        assert "2 characters, 1 dialog boxes" in server.log(), "Apply did not run with the drawn layout"
+    else:
+        assert list((server.base / "output" / "diffsensei_web").glob("layout_*.latent")), "SaveLatent wrote nothing"
+
+
+def test_hand_written_layout_works_without_the_editor(server):
+    layout = json.dumps({"characters": [[0.05, 0.1, 0.45, 0.95], {"box": [0.55, 0.1, 0.95, 0.95], "name": "B"}],
+                         "dialogs": [[0.6, 0.0, 1.0, 0.3]]})
+    entry = _queue(server, _layout_prompt(layout))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ('{"characters": [[0.1, 0.1, 0.5', "not valid JSON"),
+        ('{"characters": [[0.1, 0.1, NaN, 0.5]]}', "NaN or infinite"),
+        ('{"characters": [[10, 20, 300, 400]]}', "far outside 0..1"),
+        (json.dumps({"characters": [[0.1, 0.1, 0.2, 0.2]] * 65}), "at most 64 boxes"),
+    ],
+)
+def test_bad_layout_is_a_clear_node_error(server, layout, message):
+    entry = _queue(server, _layout_prompt(layout))
+    assert entry["status"]["status_str"] == "error"
+    errors = [data for event, data in entry["status"]["messages"] if event == "execution_error"]
+    assert errors and errors[0]["node_type"] == "DiffSenseiPanelLayout", entry["status"]
+    assert "Panel layout, input 'layout'" in errors[0]["exception_message"]
+    assert message in errors[0]["exception_message"], errors[0]["exception_message"]
