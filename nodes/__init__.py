@@ -10,7 +10,7 @@ from .folders import register_model_folder
 class DiffSenseiExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         register_model_folder()
-        from . import apply, characters, layout, loaders, sigmas
+        from . import apply, characters, layout, loaders, mllm, sigmas
 
         return [
             *loaders.NODES,
@@ -18,4 +18,5 @@ class DiffSenseiExtension(ComfyExtension):
             *layout.NODES,
             *apply.NODES,
             *sigmas.NODES,
+            *mllm.NODES,
         ]

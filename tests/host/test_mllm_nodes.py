@@ -1,0 +1,189 @@
+"""The MLLM nodes in real ComfyUI on a tiny MLLM written in the released layout: loading from models/diffsensei,
+adapting characters, Apply using the adapted tokens for the conditional branch only, ComfyUI's partial loading of
+the LLM, and the errors for incomplete folders, too many characters and out-of-memory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import GOLDEN_DIR, import_from_pack
+
+
+def _tiny_builders():
+    """tests/core/test_mllm_tiny.py, loaded by path (ComfyUI's own ``tests`` package shadows ours)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "core" / "test_mllm_tiny.py"
+    spec = importlib.util.spec_from_file_location("diffsensei_test_mllm_tiny", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_TINY = _tiny_builders()
+ScriptedHead, write_tiny_mllm = _TINY.ScriptedHead, _TINY.write_tiny_mllm
+
+TOKEN_DIM = 64  # the golden adapter's token width; 4 slots × 16 tokens = the agent's 64 image tokens
+
+
+@pytest.fixture(scope="module")
+def mllm_module(pack):
+    return import_from_pack(pack, "nodes.mllm")
+
+
+@pytest.fixture(scope="module")
+def models_root(comfy, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models_diffsensei")
+    write_tiny_mllm(root / "tiny_release" / "mllm", token_dim=TOKEN_DIM, grid=8)
+    comfy.folder_paths.add_model_folder_path("diffsensei", str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def adapter(pack):
+    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    weights = checkpoint.load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16).adapter
+    return import_from_pack(pack, "nodes.adapter").DiffSenseiAdapter(weights, dtype=torch.float32, source="golden")
+
+
+@pytest.fixture
+def mllm(mllm_module, models_root):
+    loaded = mllm_module.DiffSenseiLoadMLLM.execute("tiny_release/mllm", "fp32", "auto")[0]
+    boi = loaded.tokenizer.convert_tokens_to_ids("<img>")
+    loaded.llm.lm_head = ScriptedHead(len(loaded.tokenizer), [], default=boi)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def sockets(pack):
+    return import_from_pack(pack, "nodes.sockets")
+
+
+def characters(sockets, n: int = 2, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    return sockets.EncodedCharacters(clip=torch.randn(n, 5, 48, generator=generator),
+                                     magi=torch.randn(n, 24, generator=generator))
+
+
+def adapt(mllm_module, mllm, adapter, chars, prompt="the girl smiles", scale=0.4):
+    return mllm_module.DiffSenseiMLLMAdaptCharacters.execute(mllm, adapter, chars, prompt, scale)[0]
+
+
+def test_nodes_are_registered(comfy, pack, models_root, mllm_module):
+    for node_id in ("DiffSenseiLoadMLLM", "DiffSenseiMLLMAdaptCharacters"):
+        assert node_id in comfy.nodes.NODE_CLASS_MAPPINGS
+    assert "tiny_release/mllm" in mllm_module.mllm_choices()
+
+
+def test_loader_output(mllm, mllm_module):
+    assert (mllm.num_image_tokens, mllm.token_dim) == (64, TOKEN_DIM)
+    assert mllm.llm.dtype == torch.float32
+    assert not mllm.full_load
+    layers = [m for m in mllm.llm.modules() if hasattr(m, "comfy_cast_weights")]
+    assert len(layers) == 2 * 7 + 2 * 2 + 1 + 1  # linears, norms, final norm, embedding (the LM head is scripted)
+
+
+def test_adapted_tokens_are_the_mix(mllm_module, mllm, adapter, sockets, pack):
+    core = import_from_pack(pack, "diffsensei_core.mllm")
+    encoders = import_from_pack(pack, "diffsensei_core.encoders")
+    chars = characters(sockets)
+    out = adapt(mllm_module, mllm, adapter, chars)
+    assert out.adapted_tokens.shape == (1, 64, TOKEN_DIM)
+    assert torch.equal(out.clip, chars.clip) and torch.equal(out.magi, chars.magi)
+    clip, magi = encoders.pad_character_features(chars.clip, chars.magi)
+    original = core.character_tokens(adapter.module.resampler, clip, magi)
+    mllm.llm.lm_head.calls = 0
+    prompt = core.build_prompt(mllm.tokenizer, "the girl smiles")
+    result = core.adapt_character_tokens(mllm.llm, mllm.agent, prompt, original, device="cpu")
+    torch.testing.assert_close(out.adapted_tokens, 0.4 * result.tokens + 0.6 * original.float())
+    assert (out.adapted_tokens - original).abs().mean() > 1e-3
+
+
+def test_apply_uses_the_adapted_tokens_for_the_conditional_branch_only(mllm_module, mllm, adapter, sockets, pack):
+    apply = import_from_pack(pack, "nodes.apply")
+    layout_core = import_from_pack(pack, "diffsensei_core.layout")
+    chars = characters(sockets)
+    layout = layout_core.make_layout(512, 512, [[0, 0, 0.5, 1], [0.5, 0, 1, 1]], [])
+    plain = apply._panel_conditioning(adapter, chars, layout)
+    adapted = apply._panel_conditioning(adapter, adapt(mllm_module, mllm, adapter, chars), layout)
+    dummy = adapter.module.resampler.num_dummy_tokens
+    assert torch.equal(adapted.uncond_tokens, plain.uncond_tokens)
+    assert torch.equal(adapted.cond_tokens[:, :dummy], plain.cond_tokens[:, :dummy])
+    assert not torch.allclose(adapted.cond_tokens[:, dummy:], plain.cond_tokens[:, dummy:])
+
+
+def test_scale_zero_leaves_the_characters_unchanged(mllm_module, mllm, adapter, sockets):
+    chars = characters(sockets)
+    assert adapt(mllm_module, mllm, adapter, chars, scale=0.0) is chars
+    assert mllm.llm.lm_head.calls == 0  # the LLM did not run
+
+
+def test_no_image_falls_back_to_the_characters(mllm_module, mllm, adapter, sockets):
+    mllm.llm.lm_head = ScriptedHead(len(mllm.tokenizer), [mllm.tokenizer.eos_token_id])
+    chars = characters(sockets)
+    assert adapt(mllm_module, mllm, adapter, chars) is chars
+
+
+def test_too_many_characters(mllm_module, mllm, adapter, sockets):
+    with pytest.raises(Exception, match=r"\(characters\): 5 characters .* at most 4"):
+        adapt(mllm_module, mllm, adapter, characters(sockets, n=5))
+
+
+def test_partial_loading_streams_layers_with_the_same_result(mllm_module, mllm, adapter, sockets, pack):
+    """ComfyUI's lowvram path (weights cast per call) gives the same tokens as the whole model."""
+    chars = characters(sockets)
+    whole = adapt(mllm_module, mllm, adapter, chars).adapted_tokens
+    patcher = mllm.llm_patcher
+    patcher.unpatch_model(patcher.offload_device)
+    patcher.patch_model(device_to=torch.device("cpu"), lowvram_model_memory=20_000)
+    try:
+        assert patcher.model.model_lowvram
+        assert any(getattr(m, "comfy_cast_weights", False) for m in mllm.llm.modules())
+        mllm.llm.lm_head.calls = 0
+        core = import_from_pack(pack, "diffsensei_core.mllm")
+        prompt = core.build_prompt(mllm.tokenizer, "the girl smiles")
+        encoders = import_from_pack(pack, "diffsensei_core.encoders")
+        original = core.character_tokens(adapter.module.resampler, *encoders.pad_character_features(chars.clip,
+                                                                                                   chars.magi))
+        streamed = core.adapt_character_tokens(mllm.llm, mllm.agent, prompt, original, device="cpu").tokens
+    finally:
+        patcher.unpatch_model(patcher.offload_device)
+    torch.testing.assert_close(0.4 * streamed + 0.6 * original.float(), whole)
+
+
+def test_out_of_memory_gives_advice(mllm_module, mllm, adapter, sockets, monkeypatch):
+    import comfy.model_management as mm
+
+    real = mm.load_models_gpu
+
+    def oom(models, *args, **kwargs):
+        if mllm.llm_patcher in models:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(models, *args, **kwargs)
+
+    monkeypatch.setattr(mm, "load_models_gpu", oom)
+    with pytest.raises(Exception, match=r"out of GPU memory .* 8-bit or 4-bit") as info:
+        adapt(mllm_module, mllm, adapter, characters(sockets), scale=0.4)
+    assert type(info.value).__name__ == "DiffSenseiError"
+
+
+def test_incomplete_folder_names_the_file(mllm_module, models_root):
+    import shutil
+
+    broken = models_root / "broken" / "mllm"
+    shutil.copytree(models_root / "tiny_release" / "mllm", broken)
+    (broken / "agent" / "pytorch_model.bin").unlink()
+    (broken / "agent" / "model.safetensors").write_bytes(b"")  # keeps it listed; the weights are unusable
+    with pytest.raises(Exception, match=r"Load MLLM \(mllm_name\): .*model\.safetensors"):
+        mllm_module.DiffSenseiLoadMLLM.execute("broken/mllm", "fp32", "auto")
+    shutil.rmtree(broken / "tokenizer")
+    with pytest.raises(Exception, match=r"subfolder tokenizer/ is missing"):
+        mllm_module.DiffSenseiLoadMLLM.execute("broken/mllm", "fp32", "auto")
+
+
+def test_unavailable_precision(mllm_module, models_root):
+    if "8-bit (bitsandbytes)" in mllm_module.precision_choices():
+        pytest.skip("bitsandbytes is installed")
+    with pytest.raises(Exception, match="bitsandbytes"):
+        mllm_module.DiffSenseiLoadMLLM.execute("tiny_release/mllm", "8-bit (bitsandbytes)", "auto")
