@@ -307,6 +307,130 @@ def build_demo_release(root: Path, seed: int = 0) -> Path:
     return folder
 
 
+# ----------------------------------------------------------------------------------------- LoRA and ControlNet
+
+DEMO_LORA_RANK = 4
+DEMO_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def ldm_attention_prefixes(config: dict | None = None) -> dict[str, str]:
+    """Diffusers transformer prefix → ComfyUI's (LDM) prefix, for every cross-attention block of the UNet.
+
+    ``down_blocks.{i}.attentions.{j}`` → ``input_blocks.{i·(n+1)+j+1}.1``, ``mid_block.attentions.0`` →
+    ``middle_block.1``, ``up_blocks.{i}.attentions.{j}`` → ``output_blocks.{i·(n+1)+j}.1`` (n = layers_per_block).
+    """
+    cfg = DEMO_UNET_CONFIG if config is None else config
+    layers = cfg["layers_per_block"]
+    out = {}
+    for i, block_type in enumerate(cfg["down_block_types"]):
+        if block_type.startswith("CrossAttn"):
+            for j in range(layers):
+                out[f"down_blocks.{i}.attentions.{j}"] = f"input_blocks.{i * (layers + 1) + j + 1}.1"
+    out["mid_block.attentions.0"] = "middle_block.1"
+    for i, block_type in enumerate(cfg["up_block_types"]):
+        if block_type.startswith("CrossAttn"):
+            for j in range(layers + 1):
+                out[f"up_blocks.{i}.attentions.{j}"] = f"output_blocks.{i * (layers + 1) + j}.1"
+    return out
+
+
+def demo_lora(seed: int = 10, config: dict | None = None, rank: int = DEMO_LORA_RANK) -> dict[str, torch.Tensor]:
+    """A random LoRA for the tiny UNet in the kohya/ComfyUI key format that the stock LoRA loaders read.
+
+    Keys ``lora_unet_<LDM name with _>.lora_down.weight`` (rank × in), ``.lora_up.weight`` (out × rank) and
+    ``.alpha``, for the cross-attention projections (``attn2.to_q/to_k/to_v/to_out.0``) of every transformer block,
+    e.g. ``lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_q``.
+    """
+    shapes = unet_shapes(config)
+    prefixes = ldm_attention_prefixes(config)
+    generator = torch.Generator().manual_seed(seed)
+    out: dict[str, torch.Tensor] = {}
+    for key, shape in shapes.items():
+        if ".attn2." not in key or not key.endswith(".weight") or ".processor." in key:
+            continue
+        module = key[: -len(".weight")]
+        diffusers_prefix, rest = module.split(".transformer_blocks.", 1)
+        if not rest.endswith(DEMO_LORA_TARGETS):
+            continue
+        name = "lora_unet_" + f"{prefixes[diffusers_prefix]}.transformer_blocks.{rest}".replace(".", "_")
+        c_out, c_in = shape
+        out[f"{name}.lora_down.weight"] = torch.randn((rank, c_in), generator=generator) / c_in ** 0.5
+        out[f"{name}.lora_up.weight"] = 0.2 * torch.randn((c_out, rank), generator=generator) / rank ** 0.5
+        out[f"{name}.alpha"] = torch.tensor(float(rank))
+    return out
+
+
+def build_demo_lora(path: Path, seed: int = 10) -> Path:
+    """Write :func:`demo_lora` to ``path`` (.safetensors) and return it."""
+    path = Path(path)
+    state_dict = demo_lora(seed)
+    save_weights(state_dict, path)
+    log.info("wrote a tiny random LoRA (%d attention projections) to %s", len(state_dict) // 3, path)
+    return path
+
+
+def ldm_encoder_config(config: dict | None = None) -> dict:
+    """The encoder half of ComfyUI's ``unet_config`` for the UNet: what ``comfy.cldm.cldm.ControlNet`` takes."""
+    cfg = DEMO_UNET_CONFIG if config is None else config
+    channels = list(cfg["block_out_channels"])
+    n = len(channels)
+    depths = _per_block(cfg.get("transformer_layers_per_block", 1), n)
+    heads = _per_block(cfg["attention_head_dim"], n)
+    layers = cfg["layers_per_block"]
+    attn = [t.startswith("CrossAttn") for t in cfg["down_block_types"]]
+    head_widths = {channels[i] // heads[i] for i in range(n) if attn[i]}
+    adm = cfg.get("projection_class_embeddings_input_dim")
+    depth_in = []
+    for level in range(n):
+        depth_in += [depths[level] if attn[level] else 0] * layers
+    return {
+        "image_size": 32,
+        "in_channels": cfg["in_channels"],
+        "model_channels": channels[0],
+        "channel_mult": [c // channels[0] for c in channels],
+        "num_res_blocks": [layers] * n,
+        "transformer_depth": depth_in,
+        "transformer_depth_middle": depths[-1],
+        "context_dim": cfg["cross_attention_dim"],
+        "num_head_channels": head_widths.pop(),
+        "use_linear_in_transformer": bool(cfg.get("use_linear_projection", False)),
+        "use_spatial_transformer": True,
+        "legacy": False,
+        "adm_in_channels": adm,
+        "num_classes": "sequential" if adm else None,
+    }
+
+
+def demo_controlnet(seed: int = 11, config: dict | None = None, hint_channels: int = 3) -> dict[str, torch.Tensor]:
+    """A random ControlNet for the tiny UNet, as ``control_model.*`` keys (the LDM ``.pth`` ControlNet layout).
+
+    Built with ComfyUI's own ``comfy.cldm.cldm.ControlNet`` (so ComfyUI must be importable) for the encoder half of
+    the UNet's config, with every weight drawn like :func:`random_tensors` ``scaled=True``; the zero convolutions
+    are small rather than zero so the control visibly changes the result. ComfyUI's stock ControlNetLoader detects
+    its config from the keys.
+    """
+    import comfy.cldm.cldm
+    import comfy.ops
+
+    model = comfy.cldm.cldm.ControlNet(hint_channels=hint_channels, operations=comfy.ops.disable_weight_init,
+                                       device="cpu", dtype=torch.float32, **ldm_encoder_config(config))
+    shapes = {k: tuple(t.shape) for k, t in model.state_dict().items()}
+    values = random_tensors(shapes, seed)
+    for key in values:
+        if key.startswith(("zero_convs.", "middle_block_out.", "input_hint_block.14.")):
+            values[key] = 0.1 * values[key]
+    return {f"control_model.{k}": v for k, v in values.items()}
+
+
+def build_demo_controlnet(path: Path, seed: int = 11) -> Path:
+    """Write :func:`demo_controlnet` to ``path`` (.safetensors; needs ComfyUI importable) and return it."""
+    path = Path(path)
+    state_dict = demo_controlnet(seed)
+    save_weights(state_dict, path)
+    log.info("wrote a tiny random ControlNet (%d tensors) to %s", len(state_dict), path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write tiny random DiffSensei weights (released layout).")
     parser.add_argument("root", type=Path, help="folder to write image_generator/ into")

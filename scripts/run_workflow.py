@@ -9,9 +9,15 @@ The workflow may be in UI format (saved from the browser: "nodes" and "links") o
 (``{id: {"class_type", "inputs"}}``). ComfyUI is found from ``$COMFYUI_PATH``, the ComfyUI tree this pack is
 installed in, or ``~/comfy/ComfyUI``. Only this pack is loaded as a custom node pack (plus ComfyUI's own nodes).
 
-``--demo`` writes tiny random DiffSensei weights in the released layout, registers two demo-only helper nodes
-(random text conditioning, latent preview without a VAE) and runs ``workflows/diffsensei_demo.json`` (or the
-given workflow). It checks that the whole graph runs; the picture it writes is noise.
+``--demo`` writes tiny random DiffSensei weights in the released layout (plus a tiny LoRA and ControlNet for that
+UNet), registers the demo-only nodes of ``scripts/demo_nodes.py`` and runs ``workflows/diffsensei_demo.json`` or the
+given workflow, e.g. one of the examples in ``workflows/``. In a given workflow it replaces what cannot exist on a
+test machine, with a loud log line for each: ``CheckpointLoaderSimple`` becomes a demo loader (the tiny UNet, a
+demo CLIP the stock text-encode nodes can use, a demo VAE without a network), ``VAELoader`` a demo VAE; the model
+names of the LoRA, ControlNet and DiffSensei loaders point at the demo files (the stock LoRA and ControlNet loaders
+load them); sampler steps are capped at ``DEMO_MAX_STEPS`` and panel/latent sizes at ``DEMO_MAX_SIDE`` pixels. The
+example workflows' input images (``workflows/assets``) are copied into the demo input folder. It checks that the
+whole graph runs; the pictures it writes are noise.
 
 Exit status: 0 success, 1 the workflow failed (validation or a node error), 2 ComfyUI or the workflow file
 could not be used.
@@ -23,6 +29,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -42,12 +49,36 @@ log = logging.getLogger("diffsensei")
 REPO = Path(__file__).resolve().parents[1]
 DEMO_WORKFLOW = REPO / "workflows" / "diffsensei_demo.json"
 DEMO_MODEL_DIR = "diffsensei_demo"  # under models/diffsensei; the demo workflow picks diffsensei_demo/image_generator
+DEMO_MODEL = f"{DEMO_MODEL_DIR}/image_generator"
 DEMO_IMAGES = ("diffsensei_demo_character_1.png", "diffsensei_demo_character_2.png")
+DEMO_ASSETS = REPO / "workflows" / "assets"
+DEMO_LORA = "diffsensei_demo_lora.safetensors"  # under models/loras
+DEMO_CONTROLNET = "diffsensei_demo_controlnet.safetensors"  # under models/controlnet
+DEMO_MAX_STEPS = 3
+DEMO_MAX_SIDE = 128  # pixels; the long side of panels and empty latents in demo runs
+DEMO_SIZE_STEP = 16  # demo sizes stay multiples of this
+# node type → the demo stand-in from scripts/demo_nodes.py (same widget names plus the stand-in's own defaults)
+DEMO_NODE_SWAPS = {
+    "CheckpointLoaderSimple": ("DiffSenseiDemoCheckpointLoader", "the tiny DiffSensei UNet, a demo CLIP, a demo VAE"),
+    "VAELoader": ("DiffSenseiDemoVAELoader", "a demo VAE"),
+}
+# node type → (file input, the demo file it reads instead)
+DEMO_FILE_INPUTS = {
+    "LoraLoaderModelOnly": ("lora_name", DEMO_LORA),
+    "LoraLoader": ("lora_name", DEMO_LORA),
+    "ControlNetLoader": ("control_net_name", DEMO_CONTROLNET),
+    "DiffControlNetLoader": ("control_net_name", DEMO_CONTROLNET),
+    "DiffSenseiLoadModel": ("model_name", DEMO_MODEL),
+    "DiffSenseiLoadAdapter": ("model_name", DEMO_MODEL),
+    "DiffSenseiLoadEncoders": ("model_name", DEMO_MODEL),
+}
+DEMO_STEP_NODES = {"KSampler", "KSamplerAdvanced", "BasicScheduler", "DiffSenseiSigmas"}
+DEMO_SIZE_NODES = {"DiffSenseiPanelLayout", "EmptyLatentImage"}
 REEXEC_ENV = "DIFFSENSEI_RUNNER_REEXEC"
 DEMO_WARNING = (
-    "DEMO MODE: the DiffSensei weights are tiny and RANDOM (built on the fly), and the text conditioning is random "
-    "too. The workflow runs end to end, but the image it writes is NOISE, not a manga panel. Download the released "
-    "weights into models/diffsensei for real results."
+    "DEMO MODE: the DiffSensei weights, LoRA and ControlNet are tiny and RANDOM (built on the fly), and the text "
+    "encoder and VAE are stand-ins without a network. The workflow runs end to end, but the images it writes are "
+    "NOISE, not manga panels. Download the released weights into models/diffsensei for real results."
 )
 
 # nodes that only exist in the browser
@@ -252,6 +283,83 @@ def _write_demo_images(folder: Path) -> None:
         image.save(folder / name)
 
 
+def _copy_assets(folders: list[Path], target: Path) -> None:
+    """Copy the example workflows' input images (PNGs under ``folders``) into the input folder ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for folder in folders:
+        for image in sorted(folder.glob("*.png")) if folder.is_dir() else ():
+            if not (target / image.name).exists():
+                shutil.copyfile(image, target / image.name)
+                log.info("demo input image %s (from %s)", image.name, folder)
+
+
+def _demo_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) scaled so the long side is at most DEMO_MAX_SIDE, in multiples of DEMO_SIZE_STEP."""
+    scale = min(1.0, DEMO_MAX_SIDE / max(width, height))
+
+    def fit(side: int) -> int:
+        return max(2 * DEMO_SIZE_STEP, round(side * scale / DEMO_SIZE_STEP) * DEMO_SIZE_STEP)
+
+    return fit(width), fit(height)
+
+
+def demo_prompt(prompt: dict[str, dict], *, limit: bool = True) -> list[str]:
+    """Adapt an API prompt for the demo weights in place; return one line per change (the runner logs them).
+
+    Swaps checkpoint and VAE loaders for the demo stand-ins and points LoRA/ControlNet/DiffSensei file inputs at the
+    demo files; with ``limit`` also caps sampler steps at DEMO_MAX_STEPS and panel/latent sizes at DEMO_MAX_SIDE
+    pixels (the runner leaves its own demo workflow, which is demo-sized already, as it is).
+    """
+    changes = []
+    for node_id, node in prompt.items():
+        kind, inputs = node.get("class_type"), node.setdefault("inputs", {})
+        name = f"node {node_id} ({kind})"
+        if kind in DEMO_NODE_SWAPS:
+            demo_kind, what = DEMO_NODE_SWAPS[kind]
+            node["class_type"] = demo_kind
+            shown = next((v for k, v in inputs.items() if k.endswith("_name")), "")
+            changes.append(f"{name} {shown!r} replaced by {demo_kind}: {what}")
+        if kind in DEMO_FILE_INPUTS:
+            key, demo_file = DEMO_FILE_INPUTS[kind]
+            if inputs.get(key) != demo_file and not isinstance(inputs.get(key), list):
+                changes.append(f"{name}: {key} {inputs.get(key)!r} replaced by the demo file {demo_file!r}")
+                inputs[key] = demo_file
+        if not limit:
+            continue
+        steps = inputs.get("steps")
+        if kind in DEMO_STEP_NODES and isinstance(steps, int) and steps > DEMO_MAX_STEPS:
+            inputs["steps"] = DEMO_MAX_STEPS
+            changes.append(f"{name}: steps {steps} capped at {DEMO_MAX_STEPS}")
+        width, height = inputs.get("width"), inputs.get("height")
+        if kind in DEMO_SIZE_NODES and isinstance(width, int) and isinstance(height, int):
+            size = _demo_size(width, height)
+            if size != (width, height):
+                inputs["width"], inputs["height"] = size
+                changes.append(f"{name}: size {width}×{height} reduced to {size[0]}×{size[1]}")
+                _demo_layout_size(inputs, size)
+    return changes
+
+
+def _demo_layout_size(inputs: dict, size: tuple[int, int]) -> None:
+    """A layout JSON that states its own width/height must agree with the reduced panel size."""
+    try:
+        layout = json.loads(inputs.get("layout", ""))
+    except (TypeError, ValueError):
+        return
+    if isinstance(layout, dict) and ("width" in layout or "height" in layout):
+        layout["width"], layout["height"] = size
+        inputs["layout"] = json.dumps(layout)
+
+
+def _build_demo_models(demo_weights, models: Path) -> None:
+    started = time.monotonic()
+    demo_weights.build_demo_release(models / "diffsensei" / DEMO_MODEL_DIR)
+    demo_weights.build_demo_lora(models / "loras" / DEMO_LORA)
+    demo_weights.build_demo_controlnet(models / "controlnet" / DEMO_CONTROLNET)
+    log.info("built the demo weights in %.1f s (ComfyUI's ControlNet loader will log 'no match' for the tiny "
+             "ControlNet and load it with its generic config)", time.monotonic() - started)
+
+
 def _register_models(comfy, models: Path) -> None:
     """Add every known model folder under ``models`` (diffsensei/, checkpoints/, vae/, …) in front of the defaults."""
     fp = comfy.folder_paths
@@ -312,7 +420,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="extra models root (subfolders diffsensei/, checkpoints/, vae/, ...), searched first; "
                              "with --demo the tiny weights are written to MODELS/diffsensei/ (default: a temp dir)")
     parser.add_argument("--demo", action="store_true",
-                        help="build tiny random DiffSensei weights and run the demo workflow (the output is noise)")
+                        help="build tiny random weights and run the demo workflow, or the given one with demo "
+                             "stand-ins for the checkpoint, LoRA and ControlNet files (the output is noise)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -364,12 +473,13 @@ def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
             import demo_weights
         log.warning(DEMO_WARNING)
         models = ns.models or scratch / "models"
-        started = time.monotonic()
-        demo_weights.build_demo_release(models / "diffsensei" / DEMO_MODEL_DIR)
-        log.info("built the demo weights in %.1f s", time.monotonic() - started)
+        _build_demo_models(demo_weights, Path(models))
         comfy.nodes.NODE_CLASS_MAPPINGS.update(demo_nodes.NODE_CLASS_MAPPINGS)
         if not ns.input:
-            _write_demo_images(Path(comfy.folder_paths.get_input_directory()))
+            input_dir = Path(comfy.folder_paths.get_input_directory())
+            _write_demo_images(input_dir)
+            assets = [DEMO_ASSETS] + ([ns.workflow.resolve().parent / "assets"] if ns.workflow else [])
+            _copy_assets(list(dict.fromkeys(assets)), input_dir)
     else:
         models = ns.models
     if models is not None:
@@ -384,6 +494,9 @@ def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
     except WorkflowError as e:
         log.error("%s", e)
         return 2
+    if ns.demo:
+        for change in demo_prompt(prompt, limit=ns.workflow is not None):
+            log.warning("DEMO: %s", change)
     log.info("running %s (%d nodes); output folder %s", workflow, len(prompt),
              comfy.folder_paths.get_output_directory())
 

@@ -1,6 +1,12 @@
 // Browser check of the Panel layout box editor against a running ComfyUI (started by test_panel_layout_browser.py).
 //
 //   node tests/web/panel_layout_browser.mjs --url http://127.0.0.1:PORT --graph GRAPH.json --out DIR [--chromium PATH]
+//   node tests/web/panel_layout_browser.mjs --url http://127.0.0.1:PORT --workflows LIST.json --out DIR [...]
+//
+// With --workflows (LIST.json: [{"name": "<file name>", "workflow": <UI workflow JSON>}, ...]) it only loads each
+// workflow with app.loadGraphData and checks that no node type is missing, that every node was created with its
+// registered type, and that saving the graph again gives back the same widget values (so the positional
+// widgets_values in the file match the widgets the UI creates). Results in DIR/result.json.
 //
 // GRAPH.json: {"prompt": <API prompt>, "layout_node": "<id>", "positions": {id: [x, y]}, "sizes": {id: [w, h]},
 // "characters": <number of reference images>}. The prompt must hold the Panel layout node fed by reference images
@@ -21,11 +27,12 @@ const { values: args } = parseArgs({
     url: { type: "string" },
     out: { type: "string" },
     graph: { type: "string" },
+    workflows: { type: "string" },
     chromium: { type: "string", default: "/usr/bin/chromium" },
   },
 });
-assert.ok(args.url && args.out && args.graph, "--url, --graph and --out are required");
-const GRAPH = JSON.parse(readFileSync(args.graph, "utf8"));
+assert.ok(args.url && args.out && (args.graph || args.workflows), "--url, --graph (or --workflows) and --out are required");
+const GRAPH = args.graph ? JSON.parse(readFileSync(args.graph, "utf8")) : { prompt: {}, layout_node: "0" };
 
 const FLAGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -33,7 +40,7 @@ const FLAGS = [
 ];
 const PACK = "ComfyUI-DiffSensei";
 const LAYOUT_ID = String(GRAPH.layout_node);
-const PANEL = { width: GRAPH.prompt[LAYOUT_ID].inputs.width, height: GRAPH.prompt[LAYOUT_ID].inputs.height };
+const PANEL = { width: GRAPH.prompt[LAYOUT_ID]?.inputs.width, height: GRAPH.prompt[LAYOUT_ID]?.inputs.height };
 const result = { steps: [], console: [] };
 const started = Date.now();
 const step = (name, data = {}) => {
@@ -53,7 +60,7 @@ page.on("console", (msg) => {
 page.on("pageerror", (err) => result.console.push(`pageerror: ${err.message}\n${err.stack ?? ""}`));
 
 try {
-  await run();
+  await (args.workflows ? checkWorkflows() : run());
   result.ok = true;
 } catch (err) {
   result.ok = false;
@@ -308,4 +315,60 @@ async function run() {
 
   const ours = result.console.filter((line) => /diffsensei|panel_layout|layout_model/i.test(line));
   assert.deepEqual(ours, [], "console errors from the pack's scripts");
+}
+
+// Each example workflow loads in the live UI: no missing node types, every node built, widget values kept.
+async function checkWorkflows() {
+  const list = JSON.parse(readFileSync(args.workflows, "utf8"));
+  await page.goto(args.url);
+  await page.waitForFunction(
+    () => window.comfyAPI?.app?.app?.graph && window.LiteGraph?.registered_node_types?.DiffSenseiPanelLayout,
+    null, { timeout: 60000 },
+  );
+  await page.keyboard.press("Escape");
+  // The frontend hands the list it fills with missing node types to the extensions' beforeConfigureGraph hook.
+  await page.evaluate(() => {
+    const { app } = window.comfyAPI.app;
+    app.registerExtension({
+      name: "DiffSensei.test.missingNodes",
+      beforeConfigureGraph(_graphData, missing) { window.__dssMissingNodeTypes = missing; },
+    });
+  });
+  step("app loaded");
+  result.workflows = [];
+  for (const { name, workflow } of list) {
+    const report = await page.evaluate(async ({ name, workflow }) => {
+      const { app } = window.comfyAPI.app;
+      window.__dssMissingNodeTypes = null;
+      const earlierToasts = new Set(document.querySelectorAll(".p-toast-message"));
+      await app.loadGraphData(workflow, true, true, name, { showMissingNodesDialog: false, showMissingModelsDialog: false });
+      const missing = (window.__dssMissingNodeTypes ?? []).map((m) => (typeof m === "string" ? m : m.type));
+      const registered = window.LiteGraph.registered_node_types;
+      const saved = app.graph.serialize();
+      const byId = Object.fromEntries(saved.nodes.map((n) => [n.id, n]));
+      const unregistered = workflow.nodes.filter((n) => !registered[n.type]).map((n) => n.type);
+      const wrongType = workflow.nodes.filter((n) => byId[n.id]?.type !== n.type).map((n) => `${n.id}:${n.type}`);
+      const changedWidgets = workflow.nodes
+        .filter((n) => n.widgets_values && JSON.stringify(byId[n.id]?.widgets_values) !== JSON.stringify(n.widgets_values))
+        .map((n) => ({ id: n.id, type: n.type, file: n.widgets_values, ui: byId[n.id]?.widgets_values }));
+      // A file the schema rejects is still loaded, with an alert toast naming the zod error.
+      const invalid = [...document.querySelectorAll(".p-toast-message")].filter((t) => !earlierToasts.has(t))
+        .map((t) => t.textContent)
+        .filter((text) => /invalid workflow|zod/i.test(text));
+      return {
+        name, missing, unregistered, wrongType, changedWidgets, invalid,
+        nodes: saved.nodes.length, links: (saved.links ?? []).length, hasErrors: saved.nodes.filter((n) => n.has_errors).length,
+      };
+    }, { name, workflow });
+    result.workflows.push(report);
+    assert.deepEqual(report.invalid, [], `${name}: the UI's workflow schema check failed`);
+    assert.deepEqual(report.missing, [], `${name}: the UI reports missing node types`);
+    assert.deepEqual(report.unregistered, [], `${name}: node types not registered in LiteGraph`);
+    assert.deepEqual(report.wrongType, [], `${name}: nodes not created with their type`);
+    assert.equal(report.nodes, workflow.nodes.length, `${name}: node count after loading`);
+    assert.equal(report.links, workflow.links.length, `${name}: link count after loading`);
+    assert.deepEqual(report.changedWidgets, [], `${name}: widget values changed by loading and saving`);
+    step(`workflow ${name} loaded`, { nodes: report.nodes, links: report.links });
+    await page.screenshot({ path: join(args.out, `${name.replace(/\.json$/, "")}.png`) });
+  }
 }

@@ -257,6 +257,41 @@ def test_box_editor_in_the_browser(server, web_env, tmp_path):
         assert list((server.base / "output" / "diffsensei_web").glob("layout_*.latent")), "SaveLatent wrote nothing"
 
 
+def _example_workflows() -> list[Path]:
+    """The UI-format workflows in workflows/ (nodes + links), not the API-format demo graph."""
+    found = []
+    for path in sorted((REPO / "workflows").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data:
+            found.append(path)
+    return found
+
+
+def test_example_workflows_load_in_the_ui_with_no_missing_nodes(server, web_env, tmp_path):
+    workflows = _example_workflows()
+    assert workflows, "no UI workflows in workflows/"
+    for image in (REPO / "workflows" / "assets").glob("*.png"):  # so the Load Image previews find their files
+        shutil.copy(image, server.base / "input" / image.name)
+    listing = tmp_path / "workflows.json"
+    listing.write_text(json.dumps([{"name": p.name, "workflow": json.loads(p.read_text(encoding="utf-8"))}
+                                   for p in workflows]))
+    out = tmp_path / "browser"
+    out.mkdir()
+    run = subprocess.run(
+        [web_env["node"], str(SCRIPT), "--url", server.url, "--workflows", str(listing), "--out", str(out),
+         "--chromium", web_env["chromium"]],
+        cwd=HERE, capture_output=True, text=True, timeout=400,
+    )
+    result_path = out / "result.json"
+    result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    assert run.returncode == 0 and result.get("ok"), (
+        f"loading the example workflows failed (rc {run.returncode}); screenshots in {out}\n"
+        f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}\nreports:\n"
+        + json.dumps(result.get("workflows", []), indent=1)[-4000:]
+    )
+    assert [r["name"] for r in result["workflows"]] == [p.name for p in workflows]
+
+
 def test_hand_written_layout_works_without_the_editor(server):
     layout = json.dumps({"characters": [[0.05, 0.1, 0.45, 0.95], {"box": [0.55, 0.1, 0.95, 0.95], "name": "B"}],
                          "dialogs": [[0.6, 0.0, 1.0, 0.3]]})
