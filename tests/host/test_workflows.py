@@ -79,7 +79,7 @@ def test_ui_workflow_converts_without_unknown_nodes(comfy, path):
     assert data["last_node_id"] >= max(nodes) and data["last_link_id"] >= max(lk[0] for lk in data["links"])
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
+@pytest.mark.parametrize("name", sorted({*EXAMPLES, *NOT_DEMO} - {"diffsensei_demo.json"}))
 def test_example_has_description_readme_entry_and_its_images(name):
     data = _load(name)
     notes = [n for n in data["nodes"] if n["type"] in ("MarkdownNote", "Note")]
