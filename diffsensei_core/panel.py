@@ -92,15 +92,20 @@ class PanelConditioning:
     def character_bias(
         self, cond_or_uncond: Sequence[int], batch: int, grid_h: int, grid_w: int, *, dtype, device
     ) -> torch.Tensor:
-        """(b, grid_h·grid_w, m) additive bias: each row's boxes on the given token grid."""
+        """(b, grid_h·grid_w, m) additive bias: each row's boxes on the given token grid.
+
+        Each branch's mask is built once per grid; the rows assembled for a batch layout are cached too, so the
+        attention calls after the first one of a step allocate nothing.
+        """
         def build(flag: int) -> torch.Tensor:
             return character_attention_bias(
                 self._boxes[flag], grid_h, grid_w, num_dummy_tokens=self.num_dummy_tokens,
                 tokens_per_character=self.tokens_per_character, dtype=dtype, device=device,
             ).unsqueeze(0)
-        return self._rows(cond_or_uncond, batch,
-                          lambda flag: self._cached(("bias", flag, grid_h, grid_w, dtype, device), lambda: build(flag),
-                                                    counts=True))
+        return self._cached(
+            ("bias rows", tuple(cond_or_uncond), batch, grid_h, grid_w, dtype, device),
+            lambda: self._rows(cond_or_uncond, batch, lambda flag: self._cached(
+                ("bias", flag, grid_h, grid_w, dtype, device), lambda: build(flag), counts=True)))
 
     def dialog_region(
         self, cond_or_uncond: Sequence[int], batch: int, height: int, width: int, *, dtype, device
@@ -122,6 +127,11 @@ class PanelConditioning:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+    def drop_caches_off(self, device: torch.device) -> None:
+        """Forget cached tensors that live on another kind of device than ``device`` (they are rebuilt on demand)."""
+        for key in [k for k, v in self._cache.items() if v.device.type != torch.device(device).type]:
+            del self._cache[key]
 
     def _cached(self, key: tuple, build, *, counts: bool = False) -> torch.Tensor:
         value = self._cache.get(key)

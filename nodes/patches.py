@@ -33,11 +33,18 @@ class SharedPatch:
         self.previous = previous
 
     def to(self, device_or_dtype):
-        # The adapter's weights move with its ModelPatcher (see models()); caches are keyed by device and
-        # dtype. A patch from another pack that we wrap gets the call it would have got itself.
+        # The adapter's weights move with its ModelPatcher (see models()). Caches are keyed by device and dtype;
+        # on a move (e.g. the offload after sampling) the cached tensors left on other devices are dropped so they
+        # do not hold GPU memory. A patch from another pack that we wrap gets the call it would have got itself.
+        if isinstance(device_or_dtype, torch.device):
+            self.panel.drop_caches_off(device_or_dtype)
+            self._drop_caches_off(device_or_dtype)
         if self.previous is not None and hasattr(self.previous, "to"):
             self.previous = self.previous.to(device_or_dtype)
         return self
+
+    def _drop_caches_off(self, device: torch.device) -> None:
+        pass
 
     def models(self) -> list:
         extra = self.previous.models() if self.previous is not None and hasattr(self.previous, "models") else []
@@ -55,6 +62,7 @@ class CharacterAttentionPatch(SharedPatch):
         self.site = site
         self.ip_scale = float(ip_scale)
         self._projected: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._rows: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, q, k, v, extra_options):
         heads = extra_options["n_heads"]
@@ -76,8 +84,20 @@ class CharacterAttentionPatch(SharedPatch):
 
         return text + self.ip_scale * character_attention(q, char_k, char_v, bias, heads=heads, attention=attention)
 
+    def _drop_caches_off(self, device: torch.device) -> None:
+        for cache in (self._projected, self._rows):
+            for key in [k for k, (keys, _) in cache.items() if keys.device.type != device.type]:
+                del cache[key]
+
     def _character_keys_values(self, cond_or_uncond, rows: int, dtype, device):
-        """(rows, m, h·d) keys and values; the projection of each branch's tokens is computed once per site."""
+        """(rows, m, h·d) keys and values; the projection of each branch's tokens is computed once per site, and the
+        rows for a batch layout are assembled once."""
+        layout_key = (tuple(cond_or_uncond), rows, dtype, device)
+        if layout_key not in self._rows:
+            self._rows[layout_key] = self._assemble(cond_or_uncond, rows, dtype, device)
+        return self._rows[layout_key]
+
+    def _assemble(self, cond_or_uncond, rows: int, dtype, device):
         per_branch = []
         for flag in (COND, UNCOND):
             key = (flag, dtype, device)

@@ -154,6 +154,15 @@ def test_patches_move_and_report_their_models(golden, golden_model, golden_adapt
     eps = unet_eps(patched, data, patched_options(patched, [UNCOND, COND]))
     torch.testing.assert_close(eps, data["eps"], atol=1e-5, rtol=0)
 
+    # an offload to another device drops the caches built on this one (as after sampling on a GPU) …
+    patch = patched.model_options["transformer_options"]["patches_replace"]["attn2"][golden_adapter.site_keys[0]]
+    assert patch._projected and patch.panel._cache
+    patched.model_patches_to(torch.device("meta"))
+    assert not patch._projected and not patch._rows and not patch.panel._cache
+    # … and they are rebuilt, with the same result, when the model comes back
+    patched.model_patches_to(torch.device("cpu"))
+    torch.testing.assert_close(unet_eps(patched, data, patched_options(patched, [UNCOND, COND])), eps, atol=0, rtol=0)
+
 
 def test_weight_patches_compose_in_either_order(golden, golden_model, golden_adapter, apply_node, core, sockets):
     data = case(golden, "two_chars")

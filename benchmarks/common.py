@@ -1,0 +1,308 @@
+"""Shared plumbing of the benchmark scripts: ComfyUI bootstrap, models, timing, tables, JSON.
+
+Benchmarks are scripts, not tests. Each one compares two things in the same process (or, for memory, in
+fresh child processes of the same script), repeats the measurement, and reports medians and their ratio:
+these machines are shared and noisy, so single absolute times mean little.
+
+Two model kinds:
+
+* ``tiny``: the real SDXL block layout (70 cross-attention sites, context 2048, adm 2816) with narrow widths
+  (model_channels 32, 8-channel heads), seeded random weights, fp32, CPU. Same as the host tests' ``tiny_sdxl``.
+* ``sdxl``: the real SDXL UNet architecture (model_channels 320, 64-channel heads) with random weights, for GPU
+  runs in fp16 (``--gpu``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+if str(REPO) not in sys.path:
+    sys.path.append(str(REPO))  # after ComfyUI's root, which comfy_session puts first
+
+import torch  # noqa: E402
+
+from scripts import comfy_session  # noqa: E402
+
+TINY_UNET_CONFIG = {
+    "use_checkpoint": False, "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 32,
+    "num_res_blocks": [2, 2, 2], "channel_mult": [1, 2, 4], "transformer_depth": [0, 0, 2, 2, 10, 10],
+    "transformer_depth_middle": 10, "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10],
+    "context_dim": 2048, "use_linear_in_transformer": True, "use_spatial_transformer": True,
+    "legacy": False, "adm_in_channels": 2816, "num_classes": "sequential",
+    "use_temporal_attention": False, "use_temporal_resblock": False,
+}
+SDXL_UNET_CONFIG = {**TINY_UNET_CONFIG, "model_channels": 320}
+HEAD_CHANNELS = {"tiny": 8, "sdxl": 64}
+
+# The real SDXL diffusers config (what the released unet/config.json says), for the loading benchmark.
+SDXL_DIFFUSERS_CONFIG = {
+    "_class_name": "UNet2DConditionModel", "act_fn": "silu", "addition_embed_type": "text_time",
+    "addition_embed_type_num_heads": 64, "addition_time_embed_dim": 256, "attention_head_dim": [5, 10, 20],
+    "block_out_channels": [320, 640, 1280], "center_input_sample": False, "cross_attention_dim": 2048,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], "downsample_padding": 1,
+    "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+    "mid_block_scale_factor": 1, "mid_block_type": "UNetMidBlock2DCrossAttn", "norm_eps": 1e-05,
+    "norm_num_groups": 32, "out_channels": 4, "projection_class_embeddings_input_dim": 2816, "sample_size": 128,
+    "transformer_layers_per_block": [1, 2, 10],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "use_linear_projection": True,
+}
+
+ATTENTION_FLAGS = {"pytorch": "use_pytorch_cross_attention", "sub_quad": "use_quad_cross_attention",
+                   "split": "use_split_cross_attention"}
+
+# (width, height) in pixels: square 512², square 1024², and a wide manga strip.
+SIZES = {"512x512": (512, 512), "1024x1024": (1024, 1024), "1536x768": (1536, 768)}
+
+
+# ------------------------------------------------------------------------------------------------ arguments
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--gpu", action="store_true",
+                   help="CUDA, real SDXL architecture with random fp16 weights (instead of the tiny CPU model)")
+    p.add_argument("--quick", action="store_true", help="a fast smoke run: small sizes, few repeats")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per variant (median reported)")
+    p.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/<name>.json)")
+    p.add_argument("--attention", choices=list(ATTENTION_FLAGS), default="pytorch",
+                   help="ComfyUI's attention kernel: pytorch (SDPA; ComfyUI's default on NVIDIA GPUs, and the default "
+                        "here), sub_quad (ComfyUI's default on CPU), split")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default 1 on CPU: on a shared machine one thread gives steadier ratios)")
+    return p
+
+
+def setup(args: argparse.Namespace) -> types.SimpleNamespace:
+    """Import ComfyUI (CUDA for --gpu, else CPU) with the chosen attention kernel; load this pack like the server."""
+    if args.gpu and not torch.cuda.is_available():
+        raise SystemExit("--gpu needs CUDA; run without --gpu for the CPU benchmark")
+    threads = args.threads or (None if args.gpu else 1)
+    if threads:
+        torch.set_num_threads(threads)
+    root = comfy_session.find_comfyui()
+    if root is None:
+        raise SystemExit(comfy_session.not_found_message())
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from comfy.cli_args import args as comfy_args  # must be set before comfy.model_management is imported
+
+    setattr(comfy_args, ATTENTION_FLAGS[args.attention], True)
+    comfy = comfy_session.import_comfyui(root, cpu=not args.gpu)
+    tmp = Path(tempfile.mkdtemp(prefix="diffsensei-bench-"))
+    comfy_session.set_directories(comfy, output=tmp / "output", temp=tmp / "temp", input=tmp / "input")
+    pack, errors = comfy_session.load_pack(comfy, tmp / "custom_nodes")
+    if pack is None:
+        raise SystemExit("ComfyUI did not load the pack:\n" + "\n".join(errors))
+    comfy.pack = pack
+    comfy.device = comfy.mm.get_torch_device()
+    return comfy
+
+
+def pack_module(comfy: types.SimpleNamespace, dotted: str) -> types.ModuleType:
+    return importlib.import_module(f"{comfy.pack.__name__}.{dotted}")
+
+
+# ---------------------------------------------------------------------------------------------------- models
+
+
+def build_unet(comfy: types.SimpleNamespace, kind: str, dtype: torch.dtype, seed: int = 0):
+    """A ComfyUI SDXL MODEL (ModelPatcher) of the given kind with seeded random weights on the torch device."""
+    from comfy import model_patcher, supported_models
+
+    config = dict(TINY_UNET_CONFIG if kind == "tiny" else SDXL_UNET_CONFIG)
+    model_config = supported_models.SDXL(config)
+    model_config.unet_config["num_head_channels"] = HEAD_CHANNELS[kind]
+    model_config.set_inference_dtype(dtype, None)
+    device = comfy.mm.get_torch_device()
+    model = model_config.get_model({}, device=device)
+    # ComfyUI's ops skip weight init: fill every parameter, keeping activations at a sane scale.
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.diffusion_model.named_parameters():
+            values = torch.randn(p.shape, generator=gen, device=device, dtype=torch.float32)
+            if p.ndim > 1:
+                values /= p[0].numel() ** 0.5
+            elif name.endswith("weight"):
+                values = 1 + 0.1 * values
+            else:
+                values *= 0.02
+            p.copy_(values)
+    return model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.mm.unet_offload_device())
+
+
+def build_adapter(comfy: types.SimpleNamespace, model, dtype: torch.dtype, seed: int = 0):
+    """A random DiffSensei adapter that fits ``model`` (the released widths where they matter for speed:
+    one to_k_ip/to_v_ip per site, 16 dummy + 4 × 16 character tokens of the context width)."""
+    checkpoint = pack_module(comfy, "diffsensei_core.checkpoint")
+    resampler_module = pack_module(comfy, "diffsensei_core.resampler")
+    adapter_module = pack_module(comfy, "nodes.adapter")
+    comfy_unet = pack_module(comfy, "nodes.comfy_unet")
+    g = torch.Generator().manual_seed(seed)
+    sites = []
+    for key, attn2 in comfy_unet.attn2_sites(model.model.diffusion_model):
+        shape = attn2.to_k.weight.shape
+        scale = shape[1] ** -0.5
+        sites.append(checkpoint.IPSiteWeights(key=key, name=str(key), to_k=torch.randn(shape, generator=g) * scale,
+                                              to_v=torch.randn(shape, generator=g) * scale))
+    context = sites[0].to_k.shape[1]
+    resampler = resampler_module.Resampler(dim=64, depth=1, dim_head=16, heads=4, clip_dim=48, magi_dim=24,
+                                           output_dim=context, ff_mult=2)
+    channels = model.model.diffusion_model.input_blocks[0][0].out_channels
+    weights = checkpoint.AdapterWeights(tuple(sites), torch.randn(channels, generator=g), resampler.state_dict(), 16)
+    return adapter_module.DiffSenseiAdapter(weights, dtype=dtype, source="benchmark")
+
+
+def layout_for(comfy: types.SimpleNamespace, width: int, height: int, characters: int = 2, dialogs: int = 2):
+    """A typical panel: characters side by side in the lower part, dialog bubbles along the top."""
+    layout = pack_module(comfy, "diffsensei_core.layout")
+    chars = [[i / characters + 0.02, 0.25, (i + 1) / characters - 0.02, 0.98] for i in range(characters)]
+    talks = [[i / dialogs + 0.05, 0.02, (i + 1) / dialogs - 0.05, 0.22] for i in range(dialogs)]
+    return layout.make_layout(width, height, chars, talks)
+
+
+def apply_diffsensei(comfy: types.SimpleNamespace, model, adapter, layout, ip_scale: float = 0.6, seed: int = 0):
+    """Run the real Apply node on random character features; returns the patched clone."""
+    sockets = pack_module(comfy, "nodes.sockets")
+    apply = pack_module(comfy, "nodes.apply").DiffSenseiApply
+    g = torch.Generator().manual_seed(seed)
+    n = len(layout.characters)
+    characters = sockets.EncodedCharacters(clip=torch.randn(n, 257, 48, generator=g),
+                                           magi=torch.randn(n, 24, generator=g))
+    return apply.execute(model, adapter, characters, layout, ip_scale)[0]
+
+
+def conditioning(width: int, height: int, seed: int = 0):
+    """(positive, negative) SDXL conditioning with random 77-token text of width 2048 and pooled 1280."""
+    g = torch.Generator().manual_seed(seed)
+
+    def one():
+        extra = {"pooled_output": torch.randn(1, 1280, generator=g), "width": width, "height": height,
+                 "target_width": width, "target_height": height}
+        return [[torch.randn(1, 77, 2048, generator=g), extra]]
+
+    return one(), one()
+
+
+def sample(comfy, model, width: int, height: int, steps: int, *, cfg: float = 5.0, seed: int = 0):
+    """``steps`` Euler steps with CFG through ComfyUI's KSampler path (comfy.sample.sample)."""
+    import comfy.sample
+
+    positive, negative = conditioning(width, height, seed)
+    latent = torch.zeros(1, 4, height // 8, width // 8)
+    noise = torch.randn(latent.shape, generator=torch.Generator().manual_seed(seed))
+    return comfy.sample.sample(model, noise, steps, cfg, "euler", "normal", positive, negative, latent,
+                               disable_pbar=True, seed=seed)
+
+
+# ------------------------------------------------------------------------------------------------ measuring
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def time_interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list]:
+    """Seconds per call of each variant; the variants alternate so that drifting load hits them alike."""
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn()
+            synchronize()
+    times: dict[str, list] = {name: [] for name in variants}
+    for i in range(repeats):
+        order = list(variants.items())
+        if i % 2:
+            order.reverse()
+        for name, fn in order:
+            synchronize()
+            start = time.perf_counter()
+            fn()
+            synchronize()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def paired_ratio(numerator: list, denominator: list) -> float:
+    """Median of the per-repeat ratios (each pair ran back to back, so it saw about the same machine load)."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+def rss_bytes() -> int:
+    return _status_kb("VmRSS") * 1024
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- output
+
+
+def machine(comfy: types.SimpleNamespace | None = None) -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    if comfy is not None:
+        attention = importlib.import_module("comfy.ldm.modules.attention").optimized_attention
+        info["attention"] = getattr(attention, "__name__", str(attention))
+    try:
+        import comfyui_version
+
+        info["comfyui"] = comfyui_version.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def print_table(title: str, headers: list[str], rows: list[list]) -> None:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells:
+        print("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def write_json(name: str, args: argparse.Namespace, payload: dict, comfy=None) -> Path:
+    path = args.out or RESULTS / f"{name}{'-gpu' if args.gpu else ''}{'-quick' if args.quick else ''}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                "machine": machine(comfy), "date": time.strftime("%Y-%m-%d %H:%M:%S"), **payload}
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nwrote {path}")
+    return path
