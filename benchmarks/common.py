@@ -34,18 +34,7 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
-from scripts import comfy_session  # noqa: E402
-
-TINY_UNET_CONFIG = {
-    "use_checkpoint": False, "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 32,
-    "num_res_blocks": [2, 2, 2], "channel_mult": [1, 2, 4], "transformer_depth": [0, 0, 2, 2, 10, 10],
-    "transformer_depth_middle": 10, "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10],
-    "context_dim": 2048, "use_linear_in_transformer": True, "use_spatial_transformer": True,
-    "legacy": False, "adm_in_channels": 2816, "num_classes": "sequential",
-    "use_temporal_attention": False, "use_temporal_resblock": False,
-}
-SDXL_UNET_CONFIG = {**TINY_UNET_CONFIG, "model_channels": 320}
-HEAD_CHANNELS = {"tiny": 8, "sdxl": 64}
+from scripts import comfy_session, random_models  # noqa: E402
 
 # The real SDXL diffusers config (what the released unet/config.json says), for the loading benchmark.
 SDXL_DIFFUSERS_CONFIG = {
@@ -120,49 +109,13 @@ def pack_module(comfy: types.SimpleNamespace, dotted: str) -> types.ModuleType:
 
 def build_unet(comfy: types.SimpleNamespace, kind: str, dtype: torch.dtype, seed: int = 0):
     """A ComfyUI SDXL MODEL (ModelPatcher) of the given kind with seeded random weights on the torch device."""
-    from comfy import model_patcher, supported_models
-
-    config = dict(TINY_UNET_CONFIG if kind == "tiny" else SDXL_UNET_CONFIG)
-    model_config = supported_models.SDXL(config)
-    model_config.unet_config["num_head_channels"] = HEAD_CHANNELS[kind]
-    model_config.set_inference_dtype(dtype, None)
-    device = comfy.mm.get_torch_device()
-    model = model_config.get_model({}, device=device)
-    # ComfyUI's ops skip weight init: fill every parameter, keeping activations at a sane scale.
-    gen = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.diffusion_model.named_parameters():
-            values = torch.randn(p.shape, generator=gen, device=device, dtype=torch.float32)
-            if p.ndim > 1:
-                values /= p[0].numel() ** 0.5
-            elif name.endswith("weight"):
-                values = 1 + 0.1 * values
-            else:
-                values *= 0.02
-            p.copy_(values)
-    return model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.mm.unet_offload_device())
+    size = random_models.TINY if kind == "tiny" else random_models.SDXL
+    return random_models.random_sdxl_model(**size, dtype=dtype, device=comfy.mm.get_torch_device(), seed=seed)
 
 
 def build_adapter(comfy: types.SimpleNamespace, model, dtype: torch.dtype, seed: int = 0):
-    """A random DiffSensei adapter that fits ``model`` (the released widths where they matter for speed:
-    one to_k_ip/to_v_ip per site, 16 dummy + 4 × 16 character tokens of the context width)."""
-    checkpoint = pack_module(comfy, "diffsensei_core.checkpoint")
-    resampler_module = pack_module(comfy, "diffsensei_core.resampler")
-    adapter_module = pack_module(comfy, "nodes.adapter")
-    comfy_unet = pack_module(comfy, "nodes.comfy_unet")
-    g = torch.Generator().manual_seed(seed)
-    sites = []
-    for key, attn2 in comfy_unet.attn2_sites(model.model.diffusion_model):
-        shape = attn2.to_k.weight.shape
-        scale = shape[1] ** -0.5
-        sites.append(checkpoint.IPSiteWeights(key=key, name=str(key), to_k=torch.randn(shape, generator=g) * scale,
-                                              to_v=torch.randn(shape, generator=g) * scale))
-    context = sites[0].to_k.shape[1]
-    resampler = resampler_module.Resampler(dim=64, depth=1, dim_head=16, heads=4, clip_dim=48, magi_dim=24,
-                                           output_dim=context, ff_mult=2)
-    channels = model.model.diffusion_model.input_blocks[0][0].out_channels
-    weights = checkpoint.AdapterWeights(tuple(sites), torch.randn(channels, generator=g), resampler.state_dict(), 16)
-    return adapter_module.DiffSenseiAdapter(weights, dtype=dtype, source="benchmark")
+    """A random DiffSensei adapter that fits ``model`` (one to_k_ip/to_v_ip per site, released token counts)."""
+    return random_models.random_adapter(comfy.pack, model, dtype=dtype, seed=seed, source="benchmark")
 
 
 def layout_for(comfy: types.SimpleNamespace, width: int, height: int, characters: int = 2, dialogs: int = 2):

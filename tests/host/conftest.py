@@ -163,30 +163,6 @@ def tiny_sdxl(comfy):
 
     Same 70 attn2 sites and patch keys as SDXL; model_channels 32, 8-channel heads, context 2048, adm 2816.
     """
-    import torch
-    from comfy import model_management, model_patcher, supported_models
+    from scripts import random_models
 
-    unet_config = {
-        "use_checkpoint": False, "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 32,
-        "num_res_blocks": [2, 2, 2], "channel_mult": [1, 2, 4], "transformer_depth": [0, 0, 2, 2, 10, 10],
-        "transformer_depth_middle": 10, "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10],
-        "context_dim": 2048, "use_linear_in_transformer": True, "use_spatial_transformer": True,
-        "legacy": False, "adm_in_channels": 2816, "num_classes": "sequential",
-        "use_temporal_attention": False, "use_temporal_resblock": False,
-    }
-    model_config = supported_models.SDXL(unet_config)
-    model_config.unet_config["num_head_channels"] = 8
-    model_config.set_inference_dtype(torch.float32, None)
-    model = model_config.get_model({})
-    # ComfyUI's ops skip weight init, so every parameter must be filled; keep activations at a sane scale.
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.diffusion_model.named_parameters():
-            if p.ndim > 1:
-                p.copy_(torch.randn(p.shape, generator=gen) / (p[0].numel() ** 0.5))
-            elif name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
-            else:
-                p.copy_(0.02 * torch.randn(p.shape, generator=gen))
-    return model_patcher.ModelPatcher(model, load_device=model_management.get_torch_device(),
-                                      offload_device=model_management.unet_offload_device())
+    return random_models.random_sdxl_model(**random_models.TINY)

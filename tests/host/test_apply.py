@@ -10,6 +10,8 @@ import torch
 from conftest import GOLDEN_DIR, import_from_pack
 from unet_calls import case, unet_eps
 
+from scripts import random_models
+
 CASES = ("two_chars", "four_chars_wide", "no_chars")
 UNCOND, COND = 1, 0
 
@@ -190,7 +192,7 @@ def test_weight_patches_compose_in_either_order(golden, golden_model, golden_ada
 
 
 def test_odd_non_square_panel_on_the_sdxl_layout(pack, tiny_sdxl, apply_node, core, sockets):
-    adapter = tiny_adapter(pack, tiny_sdxl)
+    adapter = random_models.random_adapter(pack, tiny_sdxl, source="tiny")
     layout = core["layout"].make_layout(480, 136, [[0.0, 0.0, 0.5, 1.0]], [[0.6, 0.0, 1.0, 0.3]])
     characters = sockets.EncodedCharacters(clip=torch.randn(1, 257, 48), magi=torch.randn(1, 24))
     patched = apply(apply_node, tiny_sdxl, adapter, characters, layout, 0.6)
@@ -216,25 +218,6 @@ def _spying(spy, patch):
     def call(q, k, v, extra_options):
         return spy(q, k, v, {**extra_options, "_inner": patch})
     return call
-
-
-def tiny_adapter(pack, model):
-    """A random adapter that fits ``model`` (any SDXL-layout widths), built in the released key layout."""
-    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
-    resampler_module = import_from_pack(pack, "diffsensei_core.resampler")
-    adapter_module = import_from_pack(pack, "nodes.adapter")
-    comfy_unet = import_from_pack(pack, "nodes.comfy_unet")
-    g = torch.Generator().manual_seed(0)
-    sites = []
-    for key, attn2 in comfy_unet.attn2_sites(model.model.diffusion_model):
-        shape = attn2.to_k.weight.shape
-        sites.append(checkpoint.IPSiteWeights(key=key, name=str(key), to_k=torch.randn(shape, generator=g) * 0.02,
-                                              to_v=torch.randn(shape, generator=g) * 0.02))
-    resampler = resampler_module.Resampler(dim=64, depth=1, dim_head=16, heads=4, clip_dim=48, magi_dim=24,
-                                           output_dim=sites[0].to_k.shape[1], ff_mult=2)
-    channels = model.model.diffusion_model.input_blocks[0][0].out_channels
-    weights = checkpoint.AdapterWeights(tuple(sites), torch.randn(channels, generator=g), resampler.state_dict(), 16)
-    return adapter_module.DiffSenseiAdapter(weights, dtype=torch.float32, source="tiny")
 
 
 def test_wrong_models_get_clear_errors(golden_model, tiny_sdxl, golden_adapter, apply_node, core, sockets):
