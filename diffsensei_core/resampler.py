@@ -201,10 +201,17 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
         for k in expected
         if k in state_dict and expected[k].shape != state_dict[k].shape
     ]
-    if missing or unexpected or wrong:
+    # a float parameter must get float data: load_state_dict would cast integers silently (or fail obscurely)
+    not_float = [
+        f"{k}: {state_dict[k].dtype}"
+        for k in expected
+        if k in state_dict and expected[k].is_floating_point() and not state_dict[k].is_floating_point()
+    ]
+    if missing or unexpected or wrong or not_float:
         raise WeightsError(
             f"{source}: the weights do not match {type(module).__name__}. "
             f"missing {len(missing)} {missing[:3]}, unexpected {len(unexpected)} {unexpected[:3]}, "
-            f"wrong shape {len(wrong)} {wrong[:3]}. Use the file exactly as released, or re-run the converter."
+            f"wrong shape {len(wrong)} {wrong[:3]}, not floating-point {len(not_float)} {not_float[:3]}. "
+            "Use the file exactly as released, or re-run the converter."
         )
     module.load_state_dict(state_dict, strict=True, assign=True)

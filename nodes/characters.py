@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import comfy.model_management as mm
 import comfy.utils
@@ -17,7 +19,7 @@ import torch
 from comfy_api.latest import io
 
 from ..diffsensei_core.encoders import check_image_batch, to_grayscale_rgb
-from ..diffsensei_core.errors import InputShapeError
+from ..diffsensei_core.errors import InputShapeError, WeightsError
 from . import folders
 from .encoder_loading import (
     MAGI_DTYPES,
@@ -34,6 +36,7 @@ log = logging.getLogger("diffsensei")
 
 CATEGORY = "DiffSensei/characters"
 CHARACTER_INPUTS = ("character_1", "character_2", "character_3", "character_4")
+LOAD_ENCODERS = "DiffSensei: Load Encoders"
 
 
 
@@ -91,12 +94,14 @@ class DiffSenseiLoadEncoders(io.ComfyNode):
     def execute(cls, model_name: str, magi_dtype: str = "default", clip_vision=None) -> io.NodeOutput:
         clip_folder, magi_folder = encoder_folders(model_name)
         if clip_vision is None:
-            clip_vision = load_clip_vision_folder(clip_folder)
+            with _naming_model_name():
+                clip_vision = load_clip_vision_folder(clip_folder)
             clip_tokens, clip_width = clip_output_size(clip_vision, input_name="model_name")
         else:
             clip_tokens, clip_width = clip_output_size(clip_vision)
             check_against_shipped_clip(clip_folder, clip_width)
-        magi_patcher = load_magi(magi_folder, magi_dtype)
+        with _naming_model_name():
+            magi_patcher = load_magi(magi_folder, magi_dtype)
         encoders = DiffSenseiEncoders(
             clip_vision=clip_vision,
             magi_patcher=magi_patcher,
@@ -106,6 +111,17 @@ class DiffSenseiLoadEncoders(io.ComfyNode):
             source=model_name,
         )
         return io.NodeOutput(encoders)
+
+
+@contextlib.contextmanager
+def _naming_model_name() -> Iterator[None]:
+    """Prefix a WeightsError from the file readers with the node and its input, as the node's own errors are."""
+    try:
+        yield
+    except WeightsError as err:
+        if str(err).startswith(LOAD_ENCODERS):
+            raise
+        raise WeightsError(f"{LOAD_ENCODERS} (model_name): {err}") from None
 
 
 class DiffSenseiEncodeCharacters(io.ComfyNode):

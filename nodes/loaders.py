@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import comfy.model_management as mm
 import torch
@@ -25,6 +27,15 @@ MODEL_TOOLTIP = (
 
 def _model_input() -> io.Combo.Input:
     return io.Combo.Input("model_name", options=folders.model_choices(), tooltip=MODEL_TOOLTIP)
+
+
+@contextlib.contextmanager
+def _naming_input(node: str) -> Iterator[None]:
+    """Prefix a WeightsError with the node and its input, so the message says where to fix it."""
+    try:
+        yield
+    except WeightsError as err:
+        raise WeightsError(f"{node}, input 'model_name': {err}") from None
 
 
 def _adapter_dtype(unet_dtype: torch.dtype | None) -> torch.dtype:
@@ -63,16 +74,18 @@ class DiffSenseiLoadModel(io.ComfyNode):
     @classmethod
     def execute(cls, model_name: str, weight_dtype: str) -> io.NodeOutput:
         dtype, fp8_fast = weight_dtype_option(weight_dtype)
-        path = folders.resolve(model_name)
-        checkpoint = load_diffsensei(path)
+        with _naming_input("Load model"):
+            path = folders.resolve(model_name)
+            checkpoint = load_diffsensei(path)
         if checkpoint.unet_state_dict is None:
             raise WeightsError(
                 f"Load model, input 'model_name': {path} holds only the adapter, no UNet "
                 "(diffsensei_unet_*.safetensors). Put the converted UNet next to it, or use DiffSensei: Load adapter "
                 "with your own SDXL MODEL."
             )
-        model = build_sdxl_model(checkpoint.unet_state_dict, checkpoint.unet_config, weight_dtype=dtype,
-                                 fp8_optimizations=fp8_fast)
+        with _naming_input("Load model"):
+            model = build_sdxl_model(checkpoint.unet_state_dict, checkpoint.unet_config, weight_dtype=dtype,
+                                     fp8_optimizations=fp8_fast)
         adapter = DiffSenseiAdapter(checkpoint.adapter, dtype=_adapter_dtype(dtype), source=str(path),
                                     unet=model.model)
         return io.NodeOutput(model, adapter)
@@ -99,8 +112,9 @@ class DiffSenseiLoadAdapter(io.ComfyNode):
 
     @classmethod
     def execute(cls, model_name: str, dtype: str) -> io.NodeOutput:
-        path = folders.resolve(model_name)
-        checkpoint = load_diffsensei(path, load_unet=False)
+        with _naming_input("Load adapter"):
+            path = folders.resolve(model_name)
+            checkpoint = load_diffsensei(path, load_unet=False)
         return io.NodeOutput(
             DiffSenseiAdapter(checkpoint.adapter, dtype=_adapter_dtype(weight_dtype_option(dtype)[0]), source=str(path))
         )
