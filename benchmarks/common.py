@@ -198,10 +198,11 @@ def paired_ratio(numerator: list, denominator: list) -> float:
 
 
 def rss_bytes() -> int:
-    return _status_kb("VmRSS") * 1024
+    return status_kb("VmRSS") * 1024
 
 
-def _status_kb(field: str) -> int:
+def status_kb(field: str) -> int:
+    """A field of /proc/self/status in kB (VmRSS, VmHWM, RssAnon, …), 0 when absent."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):

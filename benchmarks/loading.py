@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import REPO, SDXL_DIFFUSERS_CONFIG, median, parser, print_table, write_json
+from common import REPO, SDXL_DIFFUSERS_CONFIG, median, parser, print_table, status_kb, write_json
 
 from diffsensei_core import checkpoint
 from diffsensei_core.resampler import Resampler
@@ -188,15 +188,15 @@ def child(path: Path, weight_dtype: str) -> None:
     loaders = pack_module(comfy, "nodes.loaders")
     dtype, fp8 = comfy_unet.weight_dtype_option(weight_dtype)
 
-    baseline = _status_kb("VmRSS") * 1024
-    baseline_anon = _status_kb("RssAnon") * 1024
+    baseline = status_kb("VmRSS") * 1024
+    baseline_anon = status_kb("RssAnon") * 1024
     peaks = {"RssAnon": 0, "RssFile": 0}
     stop = threading.Event()
 
     def sample_rss():
         while not stop.is_set():
             for field in peaks:
-                peaks[field] = max(peaks[field], _status_kb(field) * 1024)
+                peaks[field] = max(peaks[field], status_kb(field) * 1024)
             time.sleep(0.01)
 
     sampler = threading.Thread(target=sample_rss, daemon=True)
@@ -214,19 +214,11 @@ def child(path: Path, weight_dtype: str) -> None:
     model_bytes = sum(t.nbytes for t in model.model.diffusion_model.state_dict().values())
     adapter_bytes = sum(t.nbytes for t in adapter.module.state_dict().values())
     result = {"seconds": seconds, "baseline_rss": baseline, "baseline_anon": baseline_anon,
-              "vm_hwm": _status_kb("VmHWM") * 1024,
-              "peak_anon": peaks["RssAnon"], "peak_file": peaks["RssFile"], "final_rss": _status_kb("VmRSS") * 1024,
+              "vm_hwm": status_kb("VmHWM") * 1024,
+              "peak_anon": peaks["RssAnon"], "peak_file": peaks["RssFile"], "final_rss": status_kb("VmRSS") * 1024,
               "model_bytes": model_bytes, "adapter_bytes": adapter_bytes,
               "model_dtype": str(next(model.model.diffusion_model.parameters()).dtype)}
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import torch
-from common import REPO, SIZES, median, parser, print_table, write_json
+from common import REPO, SIZES, median, parser, print_table, status_kb, write_json
 
 MIB = 1024**2
 
@@ -47,16 +47,8 @@ def child(args) -> None:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
-        peak = _status_kb("VmHWM") * 1024
+        peak = status_kb("VmHWM") * 1024
     sys.stdout.write("RESULT " + json.dumps({"before": before, "peak": peak}) + "\n")
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def run_child(variant: str, args) -> dict:

@@ -16,8 +16,10 @@ ComfyUI keeps global state (node registry, folder paths, loaded models), so ever
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
+import sys
 import types
 from pathlib import Path
 
@@ -28,6 +30,21 @@ from scripts import comfy_session
 REPO = Path(__file__).resolve().parents[2]
 PACK_NAME = comfy_session.PACK_NAME
 GOLDEN_DIR = Path(os.environ.get("DIFFSENSEI_GOLDEN", REPO.parent / "shared" / "golden"))
+
+
+
+def _load_live_server():
+    # By path: in-process ComfyUI puts its own `tests` package first on sys.path, hiding this repo's.
+    name = "diffsensei_live_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "live_server.py")
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+live_server = _load_live_server()
+"""tests/live_server.py: a real ComfyUI server on 127.0.0.1 (shared with the browser tests)."""
 
 _bootstrap: dict = {}
 

@@ -12,10 +12,8 @@ The helpers here (server with the demo nodes, posting and waiting, log scan) are
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import re
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, live_server
 from test_robustness import CASES, OUR_ERRORS, check_outcome, demo_prompt
 
 from scripts.demo_weights import build_demo_release
@@ -44,17 +42,6 @@ ALARMS = ("Error handling request", "Exception in callback", "Task exception was
           "Exception in thread")
 
 
-def _load_live_server():
-    # By path: in-process ComfyUI puts its own `tests` package first on sys.path, hiding this repo's.
-    name = "diffsensei_live_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "live_server.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-live_server = _load_live_server()
 
 
 @contextlib.contextmanager

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import urllib.request
 
 import pytest
-from conftest import PACK_NAME, REPO
-
-
-def _load_live_server():
-    # By path: in-process ComfyUI puts its own `tests` package first on sys.path, hiding this repo's.
-    name = "diffsensei_live_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "live_server.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-live_server = _load_live_server()
+from conftest import PACK_NAME, live_server
 
 NODE_IDS = (
     "DiffSenseiLoadModel", "DiffSenseiLoadAdapter", "DiffSenseiLoadEncoders", "DiffSenseiEncodeCharacters",
