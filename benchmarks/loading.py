@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from common import REPO, SDXL_DIFFUSERS_CONFIG, median, parser, print_table, status_kb, write_json
 
-from diffsensei_core import checkpoint
+from diffsensei_core import convert
 from diffsensei_core.resampler import Resampler
 from scripts.demo_weights import unet_shapes
 
@@ -143,7 +143,7 @@ def converted(workdir: Path, channels: int, source: Path) -> Path:
     if not (folder / "diffsensei_unet_fp16.safetensors").is_file():
         print(f"converting {source} to fp16 safetensors in {folder} ...", flush=True)
         start = time.perf_counter()
-        checkpoint.convert_image_generator(source, folder, dtype=torch.float16)
+        convert.convert_image_generator(source, folder, dtype=torch.float16)
         for path in folder.glob("*.safetensors"):
             _fsync(path)
         print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)

@@ -14,7 +14,8 @@ from collections import Counter
 
 import torch
 
-from .checkpoint import convert_image_generator, load_diffsensei
+from .checkpoint import load_diffsensei
+from .convert import convert_image_generator
 from .errors import DiffSenseiError
 
 log = logging.getLogger("diffsensei")

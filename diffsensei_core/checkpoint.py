@@ -1,10 +1,10 @@
-"""Finding, safely loading, splitting, validating and converting DiffSensei's image-generator weights.
+"""Finding, safely loading, splitting and validating DiffSensei's image-generator weights.
 
 The release (``image_generator/``, model spec §1) ships the fine-tuned SDXL UNet as one diffusers state
 dict that also holds DiffSensei's extras: a ``to_k_ip``/``to_v_ip`` pair per cross-attention block
 (70 sites for SDXL) and a ``dialog_bbox_embedding`` vector. This module separates the extras from the
-standard UNet keys, maps every site to the key ComfyUI uses at run time, and converts the release to
-two safetensors files (a plain diffusers UNet that ComfyUI's stock loader reads, plus a small adapter).
+standard UNet keys and maps every site to the key ComfyUI uses at run time (``convert.py`` writes the release
+as two safetensors files).
 
 Shape legend: inner = heads·dim_head of a site's attention, c_ctx = cross-attention (context) width
 (2048 for SDXL), c0 = UNet width after ``conv_in`` (320 for SDXL).
@@ -17,9 +17,6 @@ import logging
 import os
 import pickle
 import re
-import shutil
-import struct
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -595,87 +592,3 @@ def load_diffsensei(
 def _matching_unet(adapter_path: Path, unets: list[Path]) -> Path:
     twin = adapter_path.with_name(adapter_path.name.replace("diffsensei_adapter_", "diffsensei_unet_", 1))
     return twin if twin in unets else unets[0]
-
-
-# -------------------------------------------------------------------------------------------------- converting
-
-_SAFETENSORS_DTYPES = {
-    torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64",
-    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
-    torch.bool: "BOOL",
-}
-
-
-def write_safetensors_streaming(
-    path: Path, items: Iterable[tuple[str, torch.Tensor]], *, dtype: torch.dtype | None, metadata: dict[str, str]
-) -> None:
-    """Write a safetensors file one tensor at a time (peak memory: one cast tensor).
-
-    ``items`` is iterated twice (header, then data); floating tensors are cast to ``dtype`` when given.
-    The file appears atomically: it is written under a temporary name and renamed at the end.
-    """
-    items = list(items)
-
-    def out_dtype(tensor: torch.Tensor) -> torch.dtype:
-        return dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
-
-    header: dict[str, object] = {"__metadata__": metadata}
-    offset = 0
-    for name, tensor in items:
-        size = tensor.numel() * out_dtype(tensor).itemsize
-        header[name] = {
-            "dtype": _SAFETENSORS_DTYPES[out_dtype(tensor)],
-            "shape": list(tensor.shape),
-            "data_offsets": [offset, offset + size],
-        }
-        offset += size
-    blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(struct.pack("<Q", len(blob)))
-            out.write(blob)
-            for _name, tensor in items:
-                data = tensor.detach().to("cpu", out_dtype(tensor)).contiguous().reshape(-1)
-                out.write(data.view(torch.uint8).numpy())  # buffer protocol: no extra copy
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights are shared files like any download
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def convert_image_generator(
-    src: str | os.PathLike, out_dir: str | os.PathLike, *, dtype: torch.dtype = torch.float16,
-    resampler_dim_head: int = 64,
-) -> tuple[Path, Path]:
-    """Convert the release to ``diffsensei_unet_<dt>.safetensors`` + ``diffsensei_adapter_<dt>.safetensors``.
-
-    The UNet file holds only the standard diffusers keys (ComfyUI's stock UNet loader detects SDXL from
-    them); the adapter holds ``ip.<name>.to_k/to_v``, ``dialog_bbox_embedding`` and ``resampler.*``.
-    ``unet/config.json`` is copied as ``diffsensei_unet_<dt>.config.json``. Returns both paths.
-    """
-    if dtype not in DTYPE_NAMES:
-        raise WeightsError(
-            f"unsupported output dtype {dtype}; expected one of {sorted(DTYPE_NAMES.values())}. "
-            "Pick fp16, bf16 or fp32."
-        )
-    checkpoint = load_image_generator(src, resampler_dim_head=resampler_dim_head)
-    out_dir = Path(out_dir).expanduser()
-    suffix = DTYPE_NAMES[dtype]
-    unet_path = out_dir / f"diffsensei_unet_{suffix}.safetensors"
-    adapter_path = out_dir / f"diffsensei_adapter_{suffix}.safetensors"
-    log.info("writing %d UNet tensors to %s", len(checkpoint.unet_state_dict), unet_path)
-    write_safetensors_streaming(
-        unet_path, checkpoint.unet_state_dict.items(), dtype=dtype,
-        metadata={"format": "pt", "source": "DiffSensei image_generator/unet"},
-    )
-    log.info("writing %d adapter sites and the resampler to %s", checkpoint.adapter.num_sites, adapter_path)
-    write_safetensors_streaming(
-        adapter_path, checkpoint.adapter.to_state_dict().items(), dtype=dtype, metadata=checkpoint.adapter.metadata()
-    )
-    if checkpoint.layout is not None and checkpoint.layout.unet_config is not None:
-        shutil.copyfile(checkpoint.layout.unet_config, unet_path.with_suffix(".config.json"))
-    return unet_path, adapter_path

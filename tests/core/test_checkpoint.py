@@ -14,7 +14,6 @@ from diffsensei_core.__main__ import main
 from diffsensei_core.checkpoint import (
     UNET_FILE_NAMES,
     AdapterWeights,
-    convert_image_generator,
     find_image_generator,
     load_adapter_file,
     load_diffsensei,
@@ -23,6 +22,7 @@ from diffsensei_core.checkpoint import (
     runtime_key,
     split_unet_state_dict,
 )
+from diffsensei_core.convert import convert_image_generator
 from diffsensei_core.errors import WeightsError
 
 from .tiny_release import DIM_HEAD, GOLDEN, write_tiny_release

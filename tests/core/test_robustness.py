@@ -12,11 +12,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from diffsensei_core.checkpoint import (
-    convert_image_generator,
     load_adapter_file,
     load_image_generator,
     load_state_dict_file,
 )
+from diffsensei_core.convert import convert_image_generator
 from diffsensei_core.errors import DiffSenseiError, LayoutError, WeightsError
 from diffsensei_core.layout import parse_layout
 

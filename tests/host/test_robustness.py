@@ -137,7 +137,7 @@ def write_adapter_variant(root: Path, name: str, change: Callable[[dict, dict], 
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from diffsensei_core.checkpoint import convert_image_generator
+    from diffsensei_core.convert import convert_image_generator
 
     converted = root / "_converted"
     if not converted.exists():
