@@ -6,7 +6,7 @@ import json
 import urllib.request
 
 import pytest
-from conftest import PACK_NAME, live_server
+from conftest import PACK_NAME, REPO, live_server
 
 NODE_IDS = (
     "DiffSenseiLoadModel", "DiffSenseiLoadAdapter", "DiffSenseiLoadEncoders", "DiffSenseiEncodeCharacters",
@@ -57,3 +57,12 @@ def test_object_info_lists_every_node_with_tooltips(server):
 def test_model_folder_is_registered(server):
     port, _ = server
     assert _get(port, "/models/diffsensei") == []
+
+
+def test_every_node_has_a_help_page(server):
+    port, _ = server
+    info = _get(port, "/object_info")
+    ours = [node_id for node_id, node in info.items() if node["category"].startswith("DiffSensei")]
+    assert set(NODE_IDS) <= set(ours)
+    missing = [node_id for node_id in ours if not (REPO / "web" / "docs" / f"{node_id}.md").is_file()]
+    assert not missing, f"add web/docs/<NodeId>.md for {missing}"
