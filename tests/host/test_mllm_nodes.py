@@ -187,3 +187,28 @@ def test_unavailable_precision(mllm_module, models_root):
         pytest.skip("bitsandbytes is installed")
     with pytest.raises(Exception, match="bitsandbytes"):
         mllm_module.DiffSenseiLoadMLLM.execute("tiny_release/mllm", "8-bit (bitsandbytes)", "auto")
+
+
+def test_empty_slots_are_black_images_when_encoders_are_connected(comfy, pack, mllm_module, mllm, adapter,
+                                                                 tmp_path_factory):
+    from scripts.demo_weights import build_demo_release
+
+    root = tmp_path_factory.mktemp("demo_encoders")
+    build_demo_release(root / "demo")  # its CLIP (48 wide) and Magi (24 wide) fit the golden adapter's resampler
+    comfy.folder_paths.add_model_folder_path("diffsensei", str(root))
+    characters_module = import_from_pack(pack, "nodes.characters")
+    encoders = characters_module.DiffSenseiLoadEncoders.execute("demo/image_generator", "fp32", None)[0]
+    reference = torch.rand(1, 96, 64, 3, generator=torch.Generator().manual_seed(0))
+    chars = characters_module.encode_characters(encoders, [reference], grayscale=True, seed=0, masking=True)
+
+    clip, magi = mllm_module._slot_features(mllm, adapter, chars, encoders)
+    black_clip, black_magi = mllm_module._black_image_features(encoders)
+    assert clip.shape[1] == 4 and torch.equal(clip[0, 0], chars.clip[0]) and torch.equal(magi[0, 0], chars.magi[0])
+    for slot in (1, 2, 3):  # the official MLLM demo encodes empty slots as black 224² images, not zeros
+        assert torch.equal(clip[0, slot], black_clip) and torch.equal(magi[0, slot], black_magi)
+    assert black_clip.abs().sum() > 0
+
+    with_black = mllm_module.DiffSenseiMLLMAdaptCharacters.execute(mllm, adapter, chars, "a smile", 0.4, encoders)[0]
+    with_zeros = mllm_module.DiffSenseiMLLMAdaptCharacters.execute(mllm, adapter, chars, "a smile", 0.4)[0]
+    assert with_black.adapted_tokens.shape == with_zeros.adapted_tokens.shape == (1, 64, TOKEN_DIM)
+    assert (with_black.adapted_tokens[:, 16:] - with_zeros.adapted_tokens[:, 16:]).abs().max() > 1e-4
