@@ -4,7 +4,7 @@ import json
 import math
 
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from diffsensei_core.errors import DiffSenseiError
@@ -95,11 +95,13 @@ def test_every_mask_row_sees_a_token_and_masks_are_deterministic(boxes, grid_h, 
 
 @FUZZ
 @given(st.lists(valid_box, max_size=10), st.integers(1, 60), st.integers(1, 60))
+@example(boxes=[(0.0, 0.0, 1.0, 0.02)], height=50, width=1)  # float32 rounding of the box × size product
 def test_dialog_region_is_deterministic_and_inside_the_boxes(boxes, height, width):
     layout = make_layout(512, 512, dialogs=boxes)
     tensor = layout.dialog_boxes()
     region = dialog_region(tensor, height, width)
     assert region.shape == (height, width) and torch.equal(region, dialog_region(tensor.clone(), height, width))
+    # the reference multiplies in the UNet's dtype (float32 here): 0.02f × 50 rounds to exactly 1.0, not 0.99…
+    bounds = (tensor * torch.tensor([width, height, width, height], dtype=torch.float32)).trunc().long().tolist()
     for i, j in region.nonzero().tolist():
-        assert any(int(x1 * width) <= j < int(x2 * width) and int(y1 * height) <= i < int(y2 * height)
-                   for x1, y1, x2, y2 in tensor.tolist())
+        assert any(x1 <= j < x2 and y1 <= i < y2 for x1, y1, x2, y2 in bounds)
