@@ -2,6 +2,7 @@
 that tests/core/test_checkpoint.py and test_layout_fuzz.py leave open (issue 7)."""
 
 import json
+import os
 import pathlib
 
 import pytest
@@ -128,7 +129,9 @@ def test_pickle_that_is_not_a_torch_file_is_refused(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- layout gaps
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                # CI replays a fixed example sequence; local runs keep exploring new inputs
+                derandomize=bool(os.environ.get("CI")))
 
 
 @FUZZ
