@@ -38,11 +38,11 @@ from pathlib import Path
 
 if __package__:
     from . import comfy_session
-    from .find_comfyui import find_comfyui
+    from .find_comfyui import find_comfyui, venv_python
 else:  # run as a script: the sibling modules live next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import comfy_session
-    from find_comfyui import find_comfyui
+    from find_comfyui import find_comfyui, venv_python
 
 log = logging.getLogger("diffsensei")
 
@@ -240,16 +240,6 @@ def load_prompt(path: Path, node_classes: Mapping[str, type]) -> dict[str, dict]
 
 
 # ----------------------------------------------------------------------------------------------- environment
-
-
-def venv_python(root: Path) -> Path | None:
-    """ComfyUI's own Python next to or inside the checkout, if there is one."""
-    for folder in (root.parent / "venv", root / "venv", root / ".venv", root.parent / ".venv"):
-        for rel in ("bin/python", "Scripts/python.exe"):
-            if (folder / rel).is_file():
-                return folder / rel
-    portable = root.parent / "python_embeded" / "python.exe"
-    return portable if portable.is_file() else None
 
 
 def _reexec(root: Path, argv: list[str]) -> None:

@@ -50,10 +50,7 @@ fi
 
 comfy=$("$py" scripts/find_comfyui.py 2>/dev/null)
 if [ -n "$comfy" ]; then
-  comfy_py=${COMFYUI_PYTHON:-}
-  for candidate in "$comfy/../venv/bin/python" "$comfy/venv/bin/python" "$comfy/.venv/bin/python" "$comfy/../python_embeded/python"; do
-    [ -z "$comfy_py" ] && [ -x "$candidate" ] && comfy_py=$candidate
-  done
+  comfy_py=${COMFYUI_PYTHON:-$("$py" scripts/find_comfyui.py --python 2>/dev/null)}
   comfy_py=${comfy_py:-python3}
   "$comfy_py" -m pip install -q -r requirements-test.txt 2>&1 | grep -v "^WARNING: Location" || true
 
