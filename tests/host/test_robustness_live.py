@@ -133,13 +133,18 @@ def saved_latent(server, outputs: dict, node: str):
 LIVE_CASES = [case for case in CASES if case.live]
 
 
-@pytest.fixture(scope="module")
-def server(comfy, tmp_path_factory):
+def running_demo_server(comfy, tmp_path_factory, name: str):
+    """Body of a module-scoped fixture: a live demo server, or a test failure saying why it did not start."""
     try:
-        with demo_server(comfy.root, tmp_path_factory.mktemp("robust_server")) as running:
+        with demo_server(comfy.root, tmp_path_factory.mktemp(name)) as running:
             yield running
     except live_server.ServerStartError as err:
         pytest.fail(str(err))
+
+
+@pytest.fixture(scope="module")
+def server(comfy, tmp_path_factory):
+    yield from running_demo_server(comfy, tmp_path_factory, "robust_server")
 
 
 @pytest.fixture(scope="module")

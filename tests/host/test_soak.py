@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 from test_robustness import demo_prompt, plain_prompt
-from test_robustness_live import demo_server, live_server, log_since_startup, saved_latent, unexpected_log_trouble
+from test_robustness_live import (
+    log_since_startup,
+    running_demo_server,
+    saved_latent,
+    unexpected_log_trouble,
+)
 
 log = logging.getLogger("diffsensei")
 
@@ -166,11 +171,7 @@ async def soak(server, planned: list[Planned], deadline: float) -> Report:
 
 @pytest.fixture(scope="module")
 def server(comfy, tmp_path_factory):
-    try:
-        with demo_server(comfy.root, tmp_path_factory.mktemp("soak_server")) as running:
-            yield running
-    except live_server.ServerStartError as err:
-        pytest.fail(str(err))
+    yield from running_demo_server(comfy, tmp_path_factory, "soak_server")
 
 
 def run_plain(server):
