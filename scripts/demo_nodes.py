@@ -1,14 +1,15 @@
 """Demo-only stand-ins that ``run_workflow.py --demo`` uses at run time (never part of the node pack).
 
-The demo weights have no real text encoder and no real VAE. Two ways to run a graph on them anyway:
+The demo weights have no trained text encoder and no real VAE. Two ways to run a graph on them anyway:
 
 * ``workflows/diffsensei_demo.json`` uses two explicit demo nodes: :class:`DiffSenseiDemoConditioning` (seeded
   random tokens of the tiny UNet's context width plus an SDXL pooled vector) and
   :class:`DiffSenseiDemoLatentPreview` (first three latent channels as RGB, scaled up to pixel size).
 * The example workflows use the stock SDXL nodes. For them the runner swaps ``CheckpointLoaderSimple`` for
   :class:`DiffSenseiDemoCheckpointLoader` (and ``VAELoader`` for :class:`DiffSenseiDemoVAELoader`): the tiny
-  DiffSensei UNet as MODEL, a :class:`DemoCLIP` that the stock ``CLIPTextEncode``/``CLIPTextEncodeSDXL`` nodes can
-  call (deterministic context rows of the tiny UNet's width, derived from the words), and a :class:`DemoVAE` that the
+  DiffSensei UNet as MODEL, :func:`demo_clip` — ComfyUI's own SDXL text encoder classes with tiny random
+  transformers (hidden width = the tiny UNet's context width, pooled 1280; differentiable, so prompt-distribution
+  training runs on it too) — and a :class:`DemoVAE` that the
   stock ``VAEDecode``/``VAEEncode`` nodes can call (a fixed channel mix and an 8× resampling, no network).
 
 Everything here exists only so the whole DiffSensei graph runs on a CPU in seconds; the pictures are noise.
@@ -16,10 +17,7 @@ Everything here exists only so the whole DiffSensei graph runs on a CPU in secon
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
-import zlib
 
 import torch
 
@@ -28,9 +26,6 @@ log = logging.getLogger("diffsensei")
 CATEGORY = "DiffSensei/demo (runner only)"
 DEMO_CONTEXT_DIM = 64  # the tiny UNet's cross-attention width (scripts/demo_weights.py DEMO_UNET_CONFIG)
 POOLED_DIM = 1280  # SDXL's pooled text vector (part of the 2816-wide ADM input)
-TOKENS_PER_CHUNK = 77  # CLIP's window: start token, 75 words, end/padding
-VOCABULARY = 49408  # CLIP's vocabulary size; token ids are word hashes modulo this
-START, END = VOCABULARY - 2, VOCABULARY - 1
 DEMO_MODEL = "diffsensei_demo/image_generator"  # what the runner builds under models/diffsensei
 
 
@@ -86,88 +81,14 @@ class DiffSenseiDemoLatentPreview:
 # ------------------------------------------------------------------------------------------------ demo CLIP
 
 
-def _word_ids(text: str) -> list[int]:
-    """Lower-cased words and punctuation marks as token ids (a stable hash, not CLIP's BPE)."""
-    return [zlib.crc32(word.encode("utf-8")) % (VOCABULARY - 2) for word in re.findall(r"\w+|[^\w\s]", text.lower())]
-
-
-@functools.lru_cache(maxsize=4096)
-def _token_vector(token: int, width: int) -> torch.Tensor:
-    return torch.randn(width, generator=torch.Generator().manual_seed(int(token) * 7919 + width))
-
-
-def _token_vectors(ids: list[int], width: int) -> torch.Tensor:
-    """One fixed pseudo-random vector per token id: the same word always gives the same row."""
-    return torch.stack([_token_vector(i, width) for i in ids]) if ids else torch.zeros(0, width)
-
-
-class DemoCLIP:
-    """A text "encoder" with the interface of ``comfy.sd.CLIP`` that the stock text-encode nodes use.
-
-    ``tokenize(text)`` returns SDXL-style ``{"g": chunks, "l": chunks}`` (chunks of 77 ``(id, weight)`` pairs);
-    ``encode_from_tokens_scheduled`` returns ``[[cond, {"pooled_output": pooled, **add_dict}]]`` with ``cond`` of
-    shape ``(1, 77 × chunks, context_dim)``: the first half of each row from the "l" tokens, the second half from the
-    "g" tokens, as SDXL concatenates CLIP-L and CLIP-G; ``pooled`` ``(1, 1280)`` is a fixed projection of the mean of
-    the "g" rows. Deterministic: the same text gives the same conditioning.
+def demo_clip(context_dim: int = DEMO_CONTEXT_DIM, seed: int = 3):
+    """A real ``comfy.sd.CLIP`` (SDXL structure, ComfyUI's tokenizer) with tiny random transformers whose
+    concatenated hidden width is ``context_dim`` and whose pooled vector is SDXL's 1280 (scripts/tiny_text_encoders).
     """
+    from scripts.tiny_text_encoders import tiny_sdxl_clip
 
-    def __init__(self, context_dim: int = DEMO_CONTEXT_DIM, layer_idx: int | None = None):
-        self.context_dim = context_dim
-        self.layer_idx = layer_idx
-        self.cond_stage_model = torch.nn.Module()  # empty: a LoRA finds no text-encoder keys in it
-        self.patches: list = []
-
-    # the parts of comfy.sd.CLIP that nodes call
-    def clone(self) -> DemoCLIP:
-        other = DemoCLIP(self.context_dim, self.layer_idx)
-        other.patches = list(self.patches)
-        return other
-
-    def clip_layer(self, layer_idx: int) -> None:
-        self.layer_idx = layer_idx
-
-    def add_patches(self, patches, strength_patch=1.0, strength_model=1.0) -> list:
-        return []
-
-    def load_model(self):
-        return None
-
-    def tokenize(self, text: str, return_word_ids: bool = False, **kwargs) -> dict[str, list]:
-        ids = _word_ids(text)
-        words = TOKENS_PER_CHUNK - 2
-        chunks = []
-        for start in range(0, max(len(ids), 1), words):
-            part = ids[start:start + words]
-            row = [START, *part, END] + [END] * (words - len(part))
-            chunks.append([(token, 1.0) for token in row])
-        return {"g": [list(c) for c in chunks], "l": [list(c) for c in chunks]}
-
-    def _rows(self, chunks: list, width: int) -> torch.Tensor:
-        ids = [token for chunk in chunks for token, _weight in chunk]
-        weights = torch.tensor([weight for chunk in chunks for _token, weight in chunk]).unsqueeze(1)
-        return _token_vectors(ids, width) * weights
-
-    def encode_from_tokens(self, tokens: dict, return_pooled=False, return_dict=False):
-        half = self.context_dim // 2
-        rows_l = self._rows(tokens.get("l") or tokens["g"], half)
-        rows_g = self._rows(tokens.get("g") or tokens["l"], self.context_dim - half)
-        count = min(len(rows_l), len(rows_g))
-        cond = torch.cat([rows_l[:count], rows_g[:count]], dim=1).unsqueeze(0)
-        projection = torch.randn((self.context_dim - half, POOLED_DIM), generator=torch.Generator().manual_seed(17))
-        pooled = (rows_g.mean(dim=0, keepdim=True) @ projection) / (self.context_dim - half) ** 0.5
-        if return_dict:
-            return {"cond": cond, "pooled_output": pooled}
-        return (cond, pooled) if return_pooled else cond
-
-    def encode_from_tokens_scheduled(self, tokens: dict, unprojected=False, add_dict: dict | None = None,
-                                     show_pbar=True) -> list:
-        encoded = self.encode_from_tokens(tokens, return_pooled=True, return_dict=True)
-        cond = encoded.pop("cond")
-        encoded.update(add_dict or {})
-        return [[cond, encoded]]
-
-    def encode(self, text: str) -> torch.Tensor:
-        return self.encode_from_tokens(self.tokenize(text))
+    width_l = context_dim // 2
+    return tiny_sdxl_clip(seed, width_l=width_l, width_g=context_dim - width_l, pooled_width=POOLED_DIM)
 
 
 # ------------------------------------------------------------------------------------------------- demo VAE
@@ -243,7 +164,7 @@ def _load_diffsensei_model(model_name: str):
 
 
 class DiffSenseiDemoCheckpointLoader:
-    """Stand-in for CheckpointLoaderSimple: tiny DiffSensei UNet as MODEL, :class:`DemoCLIP`, :class:`DemoVAE`."""
+    """Stand-in for CheckpointLoaderSimple: tiny DiffSensei UNet, :func:`demo_clip`, :class:`DemoVAE`."""
 
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL", "CLIP", "VAE")
@@ -262,9 +183,9 @@ class DiffSenseiDemoCheckpointLoader:
         }
 
     def load(self, ckpt_name, model_name=DEMO_MODEL, context_dim=DEMO_CONTEXT_DIM):
-        log.warning("DEMO: checkpoint %r replaced by the tiny demo UNet (%s), a demo CLIP (context width %d) and a "
-                    "demo VAE", ckpt_name, model_name, context_dim)
-        return (_load_diffsensei_model(model_name), DemoCLIP(context_dim), DemoVAE())
+        log.warning("DEMO: checkpoint %r replaced by the tiny demo UNet (%s), a tiny random SDXL text encoder (context "
+                    "width %d) and a demo VAE", ckpt_name, model_name, context_dim)
+        return (_load_diffsensei_model(model_name), demo_clip(context_dim), DemoVAE())
 
 
 class DiffSenseiDemoVAELoader:

@@ -206,7 +206,7 @@ def test_demo_layout_json_with_its_own_size_follows_the_cap():
 
 def test_demo_clip_works_with_the_stock_sdxl_text_encoder(comfy):
     encoder = comfy.nodes.NODE_CLASS_MAPPINGS["CLIPTextEncodeSDXL"]
-    clip = demo_nodes.DemoCLIP()
+    clip = demo_nodes.demo_clip()
     text = "a boy with spiky hair " * 20  # more than one 77-token window for text_g, one for text_l
     out = encoder.execute(clip=clip, width=1024, height=768, crop_w=0, crop_h=0, target_width=1024,
                           target_height=768, text_g=text, text_l="a boy").args[0]
