@@ -11,6 +11,7 @@ Adapter = io.Custom("DIFFSENSEI_ADAPTER")
 Encoders = io.Custom("DIFFSENSEI_ENCODERS")
 Characters = io.Custom("DIFFSENSEI_CHARACTERS")
 Layout = io.Custom("DIFFSENSEI_LAYOUT")
+Page = io.Custom("DIFFSENSEI_PAGE")  # diffsensei_core.page.layout.PageLayout
 
 
 @dataclass(frozen=True)
