@@ -20,3 +20,11 @@ class LayoutError(DiffSenseiError, ValueError):
 
 class InputShapeError(DiffSenseiError, ValueError):
     """A tensor handed to the core has the wrong shape, dtype or count."""
+
+
+class LetteringError(DiffSenseiError, ValueError):
+    """Bubble lettering cannot be done as asked: text that does not fit, missing glyphs, unusable fonts or texts."""
+
+
+class DistributionError(DiffSenseiError, ValueError):
+    """A prompt distribution (artifact, settings, text encoders) cannot be used as asked."""
