@@ -9,11 +9,12 @@ HOST_MODULES = ("comfy", "comfy_api", "comfy_extras", "folder_paths", "nodes", "
 
 
 def test_core_imports_no_comfyui():
+    """Every module, subpackages included (page/, lettering/, mllm/, ...)."""
     code = (
         "import sys, pkgutil, importlib, diffsensei_core\n"
-        "for m in pkgutil.iter_modules(diffsensei_core.__path__):\n"
-        "    if m.name == '__main__': continue\n"
-        "    importlib.import_module('diffsensei_core.' + m.name)\n"
+        "for m in pkgutil.walk_packages(diffsensei_core.__path__, 'diffsensei_core.'):\n"
+        "    if m.name.endswith('__main__'): continue\n"
+        "    importlib.import_module(m.name)\n"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {HOST_MODULES!r})\n"
         "assert not bad, bad\n"
     )
