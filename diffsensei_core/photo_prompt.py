@@ -25,7 +25,7 @@ import logging
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,9 @@ SCENE_HINTS = {
     "age": ("child", "adult", "elder"),
 }
 PROBABILITY_SUM_TOLERANCE = 1e-3
+DEFAULT_PERSON_PROMPTS = ("a photo of a person", "a photo of a human face", "a photo of people")
+DEFAULT_BACKGROUND_PROMPTS = ("a photo of an empty background", "a photo of an object", "a photo of a landscape")
+DEFAULT_PERSON_THRESHOLD = 0.6
 
 
 # --------------------------------------------------------------------------------------------- vocabulary
@@ -87,6 +90,9 @@ class Vocabulary:
     attributes: tuple[Attribute, ...]
     no_person_prompt: str
     source: str = "<memory>"
+    person_prompts: tuple[str, ...] = DEFAULT_PERSON_PROMPTS
+    background_prompts: tuple[str, ...] = DEFAULT_BACKGROUND_PROMPTS
+    person_threshold: float = DEFAULT_PERSON_THRESHOLD
 
     def attribute(self, name: str) -> Attribute:
         for attribute in self.attributes:
@@ -97,6 +103,28 @@ class Vocabulary:
     def text_prompts(self) -> dict[str, dict[str, list[str]]]:
         """What the node must encode with the text tower: attribute → option → prompts."""
         return {a.name: {o.name: list(o.prompts) for o in a.options} for a in self.attributes}
+
+    def with_overrides(self, *, threshold: float | None = None, margin: float | None = None) -> Vocabulary:
+        """A copy whose every attribute uses ``threshold`` / ``margin`` (None keeps each file value)."""
+        if threshold is not None and not 0.0 < float(threshold) <= 1.0:
+            raise DiffSenseiError(
+                f"threshold override: expected a probability in (0, 1], got {threshold}; use 0 in the node to keep "
+                "each attribute's own threshold from the vocabulary file."
+            )
+        if margin is not None and not 0.0 < float(margin) < 1.0:
+            raise DiffSenseiError(
+                f"margin override: expected a number in (0, 1), got {margin}; use 0 in the node to keep each "
+                "attribute's own margin from the vocabulary file."
+            )
+        attributes = tuple(
+            replace(
+                a,
+                threshold=a.threshold if threshold is None else float(threshold),
+                margin=a.margin if margin is None else float(margin),
+            )
+            for a in self.attributes
+        )
+        return replace(self, attributes=attributes)
 
 
 def _file_error(source: str, where: str, expected: str, got: Any) -> DiffSenseiError:
@@ -215,9 +243,33 @@ def parse_vocabulary(data: Any, source: str = "<memory>") -> Vocabulary:
     if len(set(roles)) != len(roles):
         raise _file_error(source, "attributes[*].scene_role", "each scene_role at most once", roles)
     no_person = _text(data.get("no_person_prompt", "a scene without people"), source, "no_person_prompt")
+    person, background, person_threshold = _parse_person_search(data.get("person_search"), source)
     return Vocabulary(
-        attributes=tuple(sorted(attributes, key=lambda a: a.order)), no_person_prompt=no_person, source=source
+        attributes=tuple(sorted(attributes, key=lambda a: a.order)),
+        no_person_prompt=no_person,
+        source=source,
+        person_prompts=person,
+        background_prompts=background,
+        person_threshold=person_threshold,
     )
+
+
+def _parse_person_search(raw: Any, source: str) -> tuple[tuple[str, ...], tuple[str, ...], float]:
+    """The optional ``person_search`` block: person prompts, background prompts and the window threshold."""
+    if raw is None:
+        return DEFAULT_PERSON_PROMPTS, DEFAULT_BACKGROUND_PROMPTS, DEFAULT_PERSON_THRESHOLD
+    if not isinstance(raw, Mapping):
+        raise _file_error(source, "person_search", "an object with threshold, person and background", raw)
+    threshold = raw.get("threshold", DEFAULT_PERSON_THRESHOLD)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < float(threshold) < 1.0:
+        raise _file_error(source, "person_search.threshold", "a probability in (0, 1)", threshold)
+    lists = []
+    for key, default in (("person", DEFAULT_PERSON_PROMPTS), ("background", DEFAULT_BACKGROUND_PROMPTS)):
+        prompts = raw.get(key, list(default))
+        if not isinstance(prompts, list) or not prompts:
+            raise _file_error(source, f"person_search.{key}", "a list of 1 or more prompt strings", prompts)
+        lists.append(tuple(_text(p, source, f"person_search.{key}[{i}]") for i, p in enumerate(prompts)))
+    return lists[0], lists[1], float(threshold)
 
 
 def load_vocabulary(path: str | Path | None = None) -> Vocabulary:
@@ -456,6 +508,28 @@ def describe(
     return Description(content, scene, kept, omitted, checked, notes)
 
 
+def generic_description(
+    vocabulary: Vocabulary, scores: Mapping[str, Mapping[str, float]] | None = None, *, reason: str
+) -> Description:
+    """The no-person result: the vocabulary's generic prompt, scene ``no_person``, every attribute omitted."""
+    omitted = [Decision(a.name, None, "", 0.0, 0.0, "no person") for a in vocabulary.attributes]
+    checked = {k: dict(v) for k, v in (scores or {}).items()}
+    return Description(vocabulary.no_person_prompt, "no_person", [], omitted, checked, [reason])
+
+
+def style_for_scene(styles: Mapping[str, Any], scene: str, *, variant: int = 0) -> str:
+    """The style text of ``scene`` in ``styles`` (from :func:`load_styles`): variant ``variant`` modulo their count."""
+    scenes = styles.get("scenes", {}) if isinstance(styles, Mapping) else {}
+    variants = scenes.get(scene)
+    if not variants:
+        raise DiffSenseiError(
+            f"no manga style for scene '{scene}': expected one of {sorted(scenes) or list(SCENE_CLASSES)}; connect "
+            "the scene output of Describe photo, type one of those names, or add the scene to the style file."
+        )
+    variants = [variants] if isinstance(variants, str) else list(variants)
+    return variants[int(variant) % len(variants)]
+
+
 def final_prompt(
     description: Description, styles: Mapping[str, Any], *, user_style: str | None = None, seed: int | None = None
 ) -> tuple[str, str]:
@@ -490,8 +564,10 @@ __all__ = (
     "attribute_scores",
     "describe",
     "final_prompt",
+    "generic_description",
     "load_styles",
     "load_vocabulary",
     "parse_styles",
     "parse_vocabulary",
+    "style_for_scene",
 )

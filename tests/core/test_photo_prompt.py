@@ -16,9 +16,11 @@ from diffsensei_core.photo_prompt import (
     attribute_scores,
     describe,
     final_prompt,
+    generic_description,
     load_styles,
     load_vocabulary,
     parse_vocabulary,
+    style_for_scene,
 )
 
 VOCAB = load_vocabulary()
@@ -452,3 +454,72 @@ def test_decision_is_permutation_equivariant(attribute_name):
             assert chosen_b is None
         else:
             assert chosen_b == names[perm[names.index(chosen_a)]]
+
+
+# ------------------------------------------------------------------------------------ person search, overrides
+
+
+def test_shipped_person_search():
+    assert VOCAB.person_prompts and VOCAB.background_prompts
+    assert 0.0 < VOCAB.person_threshold < 1.0
+    assert not set(VOCAB.person_prompts) & set(VOCAB.background_prompts)
+
+
+def test_person_search_defaults_when_absent():
+    data = _vocab_data()
+    data.pop("person_search")
+    vocab = parse_vocabulary(data)
+    assert vocab.person_prompts and vocab.background_prompts and vocab.person_threshold == 0.6
+
+
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        ("all of them", "person_search"),
+        ({"threshold": 1.0}, "person_search.threshold"),
+        ({"threshold": True}, "person_search.threshold"),
+        ({"person": []}, "person_search.person"),
+        ({"background": ["ok", " "]}, "person_search.background[1]"),
+    ],
+)
+def test_person_search_validation(tmp_path, block, field):
+    data = _vocab_data()
+    data["person_search"] = block
+    path = _write(tmp_path, "vocab.json", data)
+    with pytest.raises(DiffSenseiError) as info:
+        load_vocabulary(path)
+    assert f"'{field}'" in str(info.value)
+
+
+def test_overrides_replace_every_attribute_rule_and_keep_the_original():
+    strict = VOCAB.with_overrides(threshold=0.99, margin=0.9)
+    assert all(a.threshold == 0.99 and a.margin == 0.9 for a in strict.attributes)
+    assert VOCAB.attribute("glasses").threshold == 0.75  # unchanged
+    d = describe(one_person(glasses=clear("glasses", "with", 0.95)), strict)
+    assert "glasses" not in kept_names(d) and "people_count" not in kept_names(d)
+    loose = VOCAB.with_overrides(margin=0.05)
+    assert loose.attribute("glasses").threshold == 0.75 and loose.attribute("glasses").margin == 0.05
+    d = describe(one_person(expression={"smiling": 0.52, "neutral": 0.40, "serious": 0.05, "surprised": 0.03}), loose)
+    assert kept_names(d)["expression"] == "smiling"
+    assert VOCAB.with_overrides() == VOCAB
+    with pytest.raises(DiffSenseiError, match="threshold override"):
+        VOCAB.with_overrides(threshold=0.0)
+    with pytest.raises(DiffSenseiError, match="margin override"):
+        VOCAB.with_overrides(margin=1.0)
+
+
+def test_style_for_scene_variants_wrap_and_unknown_scene():
+    variants = STYLES["scenes"]["single_woman"]
+    assert style_for_scene(STYLES, "single_woman") == variants[0]
+    assert style_for_scene(STYLES, "single_woman", variant=len(variants) + 1) == variants[1 % len(variants)]
+    with pytest.raises(DiffSenseiError, match="no manga style for scene 'robot'"):
+        style_for_scene(STYLES, "robot")
+
+
+def test_generic_description():
+    d = generic_description(VOCAB, {"people_count": clear("people_count", "none")}, reason="no person found: test")
+    assert d.scene == "no_person" and d.content_prompt == VOCAB.no_person_prompt and d.kept == []
+    assert {o.attribute for o in d.omitted} == {a.name for a in VOCAB.attributes}
+    assert d.notes == ["no person found: test"]
+    positive, _negative = final_prompt(d, STYLES)
+    assert STYLES["scenes"]["no_person"][0] in positive
