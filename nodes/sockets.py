@@ -12,6 +12,7 @@ Encoders = io.Custom("DIFFSENSEI_ENCODERS")
 Characters = io.Custom("DIFFSENSEI_CHARACTERS")
 Layout = io.Custom("DIFFSENSEI_LAYOUT")
 Page = io.Custom("DIFFSENSEI_PAGE")  # diffsensei_core.page.layout.PageLayout
+PromptDistribution = io.Custom("DIFFSENSEI_PROMPT_DISTRIBUTION")  # diffsensei_core.distribution.PromptDistribution
 
 
 @dataclass(frozen=True)

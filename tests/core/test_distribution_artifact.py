@@ -1,0 +1,66 @@
+"""Prompt-distribution artifact: safetensors round trip with bit-identical samples, metadata, encoder checks."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from diffsensei_core.distribution import (
+    DistributionInfo,
+    EncoderIdentity,
+    PromptDistribution,
+    SoftPrompts,
+    check_encoders,
+    draw,
+    fit,
+    load,
+    save,
+)
+from diffsensei_core.errors import DistributionError
+
+from .toy_text_encoder import ToyEncoder
+
+
+def _distribution(contexts=True) -> PromptDistribution:
+    encoder = ToyEncoder(prefix=(4,), suffix=(5,))
+    prompts = SoftPrompts(prompts=5, tokens=3, widths=(8, 12), seed=2)
+    with torch.no_grad():
+        gaussian = fit(encoder(prompts.tensors()))
+    info = DistributionInfo(encoder.identity, 5, 3, encoder.prefix, encoder.suffix, steps=12, last_loss=0.25)
+    return PromptDistribution(gaussian, info, prompts.snapshot() if contexts else None)
+
+
+def test_round_trip_gives_bit_identical_samples(tmp_path):
+    original = _distribution()
+    path = save(original, tmp_path / "style.safetensors")
+    loaded = load(path)
+    assert loaded.info == original.info
+    assert all(torch.equal(a, b) for a, b in zip(loaded.contexts, original.contexts, strict=True))
+    for seed in (0, 5):
+        a, b = draw(original.gaussian, batch=2, seed=seed, gamma=1.3), draw(loaded.gaussian, batch=2, seed=seed,
+                                                                             gamma=1.3)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not (tmp_path / "style.safetensors.partial").exists()
+
+
+def test_a_mix_round_trips_without_contexts(tmp_path):
+    loaded = load(save(_distribution(contexts=False), tmp_path / "mix.safetensors"))
+    assert loaded.contexts is None and not loaded.editable
+
+
+def test_other_files_are_rejected_with_a_remedy(tmp_path):
+    path = tmp_path / "lora.safetensors"
+    save_file({"x": torch.zeros(2)}, str(path), metadata={"format": "pt"})
+    with pytest.raises(DistributionError, match=r"not a prompt distribution.*Train prompt distribution"):
+        load(path)
+    (tmp_path / "broken.safetensors").write_bytes(b"not a file")
+    with pytest.raises(DistributionError, match="could not read"):
+        load(tmp_path / "broken.safetensors")
+
+
+def test_wrong_encoders_name_the_expected_ones():
+    expected = EncoderIdentity(("clip_l", "clip_g"), (768, 1280), 1280, ("a", "b"))
+    got = EncoderIdentity(("clip_l",), (768,), 768, ("a",))
+    with pytest.raises(DistributionError, match=r"clip_l \(768-d\) \+ clip_g \(1280-d\), pooled 1280-d.*clip_l "
+                                                r"\(768-d\), pooled 768-d"):
+        check_encoders(expected, got, where="DiffSensei: Sample prompt distribution (clip)")
+    check_encoders(expected, EncoderIdentity(("clip_l", "clip_g"), (768, 1280), 1280, ("c", "d")), where="x")
