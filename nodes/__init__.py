@@ -10,7 +10,21 @@ from .folders import register_model_folder
 class DiffSenseiExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         register_model_folder()
-        from . import apply, characters, layout, loaders, mllm, sigmas
+        from . import (
+            apply,
+            characters,
+            distribution,
+            distribution_train,
+            layout,
+            lettering,
+            loaders,
+            mllm,
+            page,
+            page_export,
+            photo,
+            photo_to_manga,
+            sigmas,
+        )
 
         return [
             *loaders.NODES,
@@ -19,4 +33,11 @@ class DiffSenseiExtension(ComfyExtension):
             *apply.NODES,
             *sigmas.NODES,
             *mllm.NODES,
+            *distribution_train.NODES,
+            *distribution.NODES,
+            *page.NODES,
+            *lettering.NODES,
+            *page_export.NODES,
+            *photo.NODES,
+            *photo_to_manga.NODES,
         ]

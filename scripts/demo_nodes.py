@@ -204,9 +204,60 @@ class DiffSenseiDemoVAELoader:
         return (DemoVAE(),)
 
 
+DEMO_CLIP_VISION = {"model_type": "clip_vision_model", "hidden_size": 48, "intermediate_size": 96,
+                    "num_hidden_layers": 2, "num_attention_heads": 2, "num_channels": 3, "image_size": 224,
+                    "patch_size": 14, "hidden_act": "gelu", "layer_norm_eps": 1e-5, "projection_dim": POOLED_DIM}
+
+
+def tiny_clip_vision(seed: int = 5, **config):
+    """A real ``comfy.clip_vision.ClipVisionModel`` with tiny seeded random weights; ``image_embeds`` are
+    ``projection_dim`` wide (1280 by default, pairing with :func:`demo_clip`'s CLIP-G pooled vector)."""
+    import json
+    import os
+    import tempfile
+
+    import comfy.clip_vision
+
+    handle, path = tempfile.mkstemp(prefix="diffsensei_demo_clip_vision_", suffix=".json")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump({**DEMO_CLIP_VISION, **config}, out)
+        clip_vision = comfy.clip_vision.ClipVisionModel(path)
+    finally:
+        os.unlink(path)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in sorted(clip_vision.model.named_parameters()):
+            if "norm" in name:
+                parameter.fill_(1.0 if name.endswith("weight") else 0.0)
+            else:
+                values = torch.randn(parameter.shape, generator=generator) * (0.02 if name.endswith("bias") else 0.2)
+                parameter.copy_(values.to(parameter.dtype))
+    return clip_vision
+
+
+class DiffSenseiDemoCLIPVisionLoader:
+    """Stand-in for CLIPVisionLoader: :func:`tiny_clip_vision` (random; zero-shot scores from it are noise)."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("CLIP_VISION",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"clip_name": ("STRING", {"default": "clip_vision_g.safetensors",
+                                                      "tooltip": "The CLIP vision file the workflow asked for."})}}
+
+    def load(self, clip_name):
+        log.warning("DEMO: CLIP vision %r replaced by a tiny random CLIP vision model (projection %d)", clip_name,
+                    POOLED_DIM)
+        return (tiny_clip_vision(),)
+
+
 NODE_CLASS_MAPPINGS = {
     "DiffSenseiDemoConditioning": DiffSenseiDemoConditioning,
     "DiffSenseiDemoLatentPreview": DiffSenseiDemoLatentPreview,
     "DiffSenseiDemoCheckpointLoader": DiffSenseiDemoCheckpointLoader,
     "DiffSenseiDemoVAELoader": DiffSenseiDemoVAELoader,
+    "DiffSenseiDemoCLIPVisionLoader": DiffSenseiDemoCLIPVisionLoader,
 }

@@ -10,11 +10,18 @@ Images:
 * ``diffsensei_example_hero.png``: character reference 1, a boy with spiky hair and a school jacket.
 * ``diffsensei_example_rival.png``: character reference 2, a girl with long hair, glasses and a scarf.
 * ``diffsensei_example_lineart.png``: a street corner in perspective, the ControlNet (lineart) guide.
+* ``diffsensei_example_photo.png``: a stand-in "photo" for the photo-to-manga workflow: one person in colour
+  (flat shapes with shading bands, drawn here; not a photograph of anyone).
+* ``diffsensei_example_style_tone_{1,2,3}.png`` / ``diffsensei_example_style_hatch_{1,2}.png``: two small style
+  sets (shapes filled with screentone dots / diagonal hatching) for the prompt-distribution workflow.
+* ``diffsensei_example_group_photo.png``: the same kind of stand-in with three people of different sizes and skin
+  tones, for the group-photo workflow.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -26,6 +33,8 @@ log = logging.getLogger("diffsensei")
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "workflows" / "assets"
 HERO, RIVAL, LINEART = "diffsensei_example_hero.png", "diffsensei_example_rival.png", "diffsensei_example_lineart.png"
+PHOTO, GROUP_PHOTO = "diffsensei_example_photo.png", "diffsensei_example_group_photo.png"
+PHOTO_SIZE = (240, 320)  # width, height of the stand-in photos
 INK, PAPER = 0, 255
 SIZE = (256, 384)  # character sheets: width, height
 
@@ -151,11 +160,107 @@ def draw_lineart(size: tuple[int, int] = (512, 384)) -> Image.Image:
     return image
 
 
+def _backdrop(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Image.Image:
+    """A sky-to-floor backdrop in 8 flat bands (bands keep the PNG small) and a horizon line."""
+    width, height = size
+    image = Image.new("RGB", size, top)
+    d = ImageDraw.Draw(image)
+    bands = 8
+    for k in range(bands):
+        t = k / (bands - 1)
+        colour = tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
+        d.rectangle((0, k * height // bands, width, (k + 1) * height // bands), fill=colour)
+    d.line((0, int(height * 0.72), width, int(height * 0.72)), fill=(120, 110, 100), width=2)
+    return image
+
+
+def _person(d: ImageDraw.ImageDraw, cx: int, top: int, scale: float, skin: tuple[int, int, int],
+            hair: tuple[int, int, int], shirt: tuple[int, int, int], *, long_hair: bool, glasses: bool) -> None:
+    """A simple figure: head with shaded face, hair, eyes, mouth, neck, shirt with a darker side, arms."""
+
+    def s(v: float) -> int:
+        return round(v * scale)
+
+    shade = tuple(max(0, c - 40) for c in skin)
+    dark_shirt = tuple(max(0, c - 50) for c in shirt)
+    head = (cx - s(30), top, cx + s(30), top + s(76))
+    if long_hair:
+        d.rounded_rectangle((cx - s(38), top - s(6), cx + s(38), top + s(120)), radius=s(30), fill=hair)
+    d.rectangle((cx - s(9), top + s(70), cx + s(9), top + s(88)), fill=shade)  # neck
+    d.polygon([(cx - s(52), top + s(88)), (cx + s(52), top + s(88)), (cx + s(62), top + s(220)),
+               (cx - s(62), top + s(220))], fill=shirt)
+    d.polygon([(cx + s(8), top + s(88)), (cx + s(52), top + s(88)), (cx + s(62), top + s(220)),
+               (cx + s(14), top + s(220))], fill=dark_shirt)
+    d.line((cx - s(50), top + s(96), cx - s(66), top + s(200)), fill=shirt, width=max(2, s(16)))
+    d.line((cx + s(50), top + s(96), cx + s(66), top + s(200)), fill=dark_shirt, width=max(2, s(16)))
+    d.ellipse(head, fill=skin)
+    d.chord((cx, top, cx + s(30), top + s(76)), 270, 90, fill=shade)  # the shaded half of the face
+    d.pieslice((cx - s(32), top - s(8), cx + s(32), top + s(44)), 180, 360, fill=hair)  # hair on top
+    for ex in (cx - s(12), cx + s(12)):
+        d.ellipse((ex - s(4), top + s(34), ex + s(4), top + s(40)), fill=(30, 25, 20))
+        if glasses:
+            d.ellipse((ex - s(9), top + s(29), ex + s(9), top + s(45)), outline=(20, 20, 20), width=max(1, s(2)))
+    d.arc((cx - s(10), top + s(48), cx + s(10), top + s(62)), 20, 160, fill=(120, 40, 40), width=max(1, s(3)))
+
+
+def draw_photo() -> Image.Image:
+    """One person from the waist up in front of a wall and a window: a colour stand-in for a selfie."""
+    image = _backdrop(PHOTO_SIZE, (170, 196, 222), (214, 204, 186))
+    d = ImageDraw.Draw(image)
+    d.rectangle((150, 30, 226, 120), fill=(225, 236, 245), outline=(140, 130, 120), width=3)  # window
+    d.line((188, 30, 188, 120), fill=(140, 130, 120), width=3)
+    _person(d, 112, 70, 1.15, (224, 172, 132), (60, 40, 30), (70, 120, 170), long_hair=True, glasses=True)
+    return image
+
+
+def draw_group_photo() -> Image.Image:
+    """Three people side by side at different distances (sizes) and with different skin tones."""
+    image = _backdrop((320, 240), (180, 210, 200), (200, 190, 170))
+    d = ImageDraw.Draw(image)
+    _person(d, 58, 92, 0.62, (141, 85, 54), (20, 15, 10), (200, 90, 70), long_hair=False, glasses=False)
+    _person(d, 262, 84, 0.7, (255, 219, 172), (150, 110, 60), (90, 150, 90), long_hair=True, glasses=False)
+    _person(d, 160, 38, 0.95, (198, 134, 66), (35, 30, 30), (60, 70, 140), long_hair=False, glasses=True)
+    return image
+
+
+STYLE_TONE = tuple(f"diffsensei_example_style_tone_{i}.png" for i in (1, 2, 3))
+STYLE_HATCH = tuple(f"diffsensei_example_style_hatch_{i}.png" for i in (1, 2))
+STYLE_SIZE = 160
+
+
+def draw_style(kind: str, index: int) -> Image.Image:
+    """A small reference for the prompt-distribution workflow: a few shapes filled with screentone dots ("tone") or
+    diagonal hatching ("hatch"), arranged differently per index, so a set shares a look but not a composition."""
+    image = Image.new("L", (STYLE_SIZE, STYLE_SIZE), PAPER)
+    d = ImageDraw.Draw(image)
+    shapes = [(20 + 30 * index, 30, 90 + 30 * index, 100), (10, 95 - 10 * index, 70, 150), (95, 110, 150, 150)]
+    for n, (x0, y0, x1, y1) in enumerate(shapes):
+        x0, x1 = sorted((x0 % STYLE_SIZE, min(x1, STYLE_SIZE - 4)))
+        mask = Image.new("L", image.size, 0)
+        (ImageDraw.Draw(mask).ellipse if n % 2 == 0 else ImageDraw.Draw(mask).rectangle)((x0, y0, x1, y1), fill=255)
+        fill = Image.new("L", image.size, PAPER)
+        fd = ImageDraw.Draw(fill)
+        if kind == "tone":
+            for y in range(0, STYLE_SIZE, 6):
+                for x in range(3 * ((y // 6) % 2), STYLE_SIZE, 6):
+                    fd.ellipse((x, y, x + 2, y + 2), fill=INK)
+        else:
+            for c in range(-STYLE_SIZE, STYLE_SIZE, 5 + n):
+                fd.line((c, 0, c + STYLE_SIZE, STYLE_SIZE), fill=INK, width=1)
+        image.paste(fill, (0, 0), mask)
+        (d.ellipse if n % 2 == 0 else d.rectangle)((x0, y0, x1, y1), outline=INK, width=2)
+    d.line((0, 18 + 8 * index, STYLE_SIZE, 10 + 4 * index), fill=INK, width=2)  # a horizon-like stroke
+    return image
+
+
 def write_assets(out: Path = DEFAULT_OUT) -> list[Path]:
     """Draw every asset into ``out`` (created) and return the written paths."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, draw in ((HERO, draw_hero), (RIVAL, draw_rival), (LINEART, draw_lineart)):
+    for name, draw in ((HERO, draw_hero), (RIVAL, draw_rival), (LINEART, draw_lineart), (PHOTO, draw_photo),
+                       (GROUP_PHOTO, draw_group_photo),
+                       *((name, functools.partial(draw_style, "tone", i)) for i, name in enumerate(STYLE_TONE)),
+                       *((name, functools.partial(draw_style, "hatch", i)) for i, name in enumerate(STYLE_HATCH))):
         path = out / name
         draw().save(path, optimize=True)
         log.info("wrote %s (%d bytes)", path, path.stat().st_size)

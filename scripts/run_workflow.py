@@ -15,9 +15,10 @@ given workflow, e.g. one of the examples in ``workflows/``. In a given workflow 
 test machine, with a loud log line for each: ``CheckpointLoaderSimple`` becomes a demo loader (the tiny UNet, a
 demo CLIP the stock text-encode nodes can use, a demo VAE without a network), ``VAELoader`` a demo VAE; the model
 names of the LoRA, ControlNet and DiffSensei loaders point at the demo files (the stock LoRA and ControlNet loaders
-load them); sampler steps are capped at ``DEMO_MAX_STEPS`` and panel/latent sizes at ``DEMO_MAX_SIDE`` pixels. The
-example workflows' input images (``workflows/assets``) are copied into the demo input folder. It checks that the
-whole graph runs; the pictures it writes are noise.
+load them); sampler steps are capped at ``DEMO_MAX_STEPS`` and panel/latent sizes at ``DEMO_MAX_SIDE`` pixels
+(pages: the dpi at ``DEMO_PAGE_DPI``, so a paper page stays under ``DEMO_MAX_PAGE_SIDE``, and the panels'
+generation scale at ``DEMO_MAX_SIDE``). The example workflows' input images (``workflows/assets``) are copied into
+the demo input folder. It checks that the whole graph runs; the pictures it writes are noise.
 
 Exit status: 0 success, 1 the workflow failed (validation or a node error), 2 ComfyUI or the workflow file
 could not be used.
@@ -56,11 +57,16 @@ DEMO_LORA = "diffsensei_demo_lora.safetensors"  # under models/loras
 DEMO_CONTROLNET = "diffsensei_demo_controlnet.safetensors"  # under models/controlnet
 DEMO_MAX_STEPS = 3
 DEMO_MAX_SIDE = 128  # pixels; the long side of panels and empty latents in demo runs
+DEMO_MAX_PROMPTS = 4  # prompt-distribution training: soft prompts (K) in demo runs
+DEMO_TRAIN_SIDE = 64  # prompt-distribution training size in demo runs (pixels)
 DEMO_SIZE_STEP = 16  # demo sizes stay multiples of this
+DEMO_PAGE_DPI = 40  # composed pages are cheap (no UNet); at 40 dpi bubbles can still be lettered (B5: 287×405 px)
+DEMO_MAX_PAGE_SIDE = 512  # pixels; the long side of a paper page at DEMO_PAGE_DPI (A4: 331×468 px)
 # node type → the demo stand-in from scripts/demo_nodes.py (same widget names plus the stand-in's own defaults)
 DEMO_NODE_SWAPS = {
     "CheckpointLoaderSimple": ("DiffSenseiDemoCheckpointLoader", "the tiny DiffSensei UNet, a demo CLIP, a demo VAE"),
     "VAELoader": ("DiffSenseiDemoVAELoader", "a demo VAE"),
+    "CLIPVisionLoader": ("DiffSenseiDemoCLIPVisionLoader", "a tiny random CLIP vision model (projection 1280)"),
 }
 # node type → (file input, the demo file it reads instead)
 DEMO_FILE_INPUTS = {
@@ -72,8 +78,9 @@ DEMO_FILE_INPUTS = {
     "DiffSenseiLoadAdapter": ("model_name", DEMO_MODEL),
     "DiffSenseiLoadEncoders": ("model_name", DEMO_MODEL),
 }
-DEMO_STEP_NODES = {"KSampler", "KSamplerAdvanced", "BasicScheduler", "DiffSenseiSigmas"}
+DEMO_STEP_NODES = {"KSampler", "KSamplerAdvanced", "BasicScheduler", "DiffSenseiSigmas", "DiffSenseiPhotoToManga"}
 DEMO_SIZE_NODES = {"DiffSenseiPanelLayout", "EmptyLatentImage"}
+DEMO_LONG_SIDE_NODES = {"DiffSenseiPhotoToManga": "size"}  # node type → its "long side in pixels" input
 REEXEC_ENV = "DIFFSENSEI_RUNNER_REEXEC"
 DEMO_WARNING = (
     "DEMO MODE: the DiffSensei weights, LoRA and ControlNet are tiny and RANDOM (built on the fly), and the text "
@@ -327,7 +334,36 @@ def demo_prompt(prompt: dict[str, dict], *, limit: bool = True) -> list[str]:
                 inputs["width"], inputs["height"] = size
                 changes.append(f"{name}: size {width}×{height} reduced to {size[0]}×{size[1]}")
                 _demo_layout_size(inputs, size)
+        side_key = DEMO_LONG_SIDE_NODES.get(kind)
+        if side_key and isinstance(inputs.get(side_key), int) and inputs[side_key] > DEMO_MAX_SIDE:
+            changes.append(f"{name}: {side_key} {inputs[side_key]} reduced to {DEMO_MAX_SIDE}")
+            inputs[side_key] = DEMO_MAX_SIDE
+        changes.extend(_demo_page(name, kind, inputs))
+        changes.extend(_demo_distribution(name, kind, inputs))
     return changes
+
+
+def _demo_distribution(name: str, kind: str, inputs: dict) -> list[str]:
+    """Prompt-distribution training: DEMO_MAX_STEPS steps, at most DEMO_MAX_PROMPTS prompts, DEMO_TRAIN_SIDE px."""
+    changes = []
+    if kind == "DiffSenseiTrainPromptDistribution":
+        for key, cap in (("steps", DEMO_MAX_STEPS), ("prompts", DEMO_MAX_PROMPTS), ("resolution", DEMO_TRAIN_SIDE)):
+            value = inputs.get(key)
+            if isinstance(value, int) and value > cap:
+                inputs[key] = cap
+                changes.append(f"{name}: {key} {value} capped at {cap}")
+    return changes
+
+
+def _demo_page(name: str, kind: str, inputs: dict) -> list[str]:
+    """Pages: paper sizes at DEMO_PAGE_DPI, panels generated at about DEMO_MAX_SIDE² pixels."""
+    for page_kind, key, cap in (("DiffSenseiPageLayout", "dpi", DEMO_PAGE_DPI),
+                                ("DiffSenseiPagePanels", "scale", DEMO_MAX_SIDE)):
+        value = inputs.get(key)
+        if kind == page_kind and isinstance(value, int) and value > cap:
+            inputs[key] = cap
+            return [f"{name}: {key} {value} reduced to {cap}"]
+    return []
 
 
 def _demo_layout_size(inputs: dict, size: tuple[int, int]) -> None:
@@ -346,6 +382,7 @@ def _build_demo_models(demo_weights, models: Path) -> None:
     demo_weights.build_demo_release(models / "diffsensei" / DEMO_MODEL_DIR)
     demo_weights.build_demo_lora(models / "loras" / DEMO_LORA)
     demo_weights.build_demo_controlnet(models / "controlnet" / DEMO_CONTROLNET)
+    (models / "prompt_distributions").mkdir(parents=True, exist_ok=True)  # trained distributions stay in scratch
     log.info("built the demo weights in %.1f s (ComfyUI's ControlNet loader will log 'no match' for the tiny "
              "ControlNet and load it with its generic config)", time.monotonic() - started)
 

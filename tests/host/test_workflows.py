@@ -30,6 +30,10 @@ EXAMPLES = {
     "diffsensei_no_characters.json": 1,
     "diffsensei_lora_controlnet.json": 1,
     "diffsensei_story_panels.json": 3,
+    "diffsensei_page.json": 2,  # the page from SaveImage and the PNG from Export pages
+    "diffsensei_photo_to_manga_story.json": 3,  # the manga character from the photo, then two panels with it
+    "diffsensei_group_photo.json": 2,  # the whole group, and the largest person as a character
+    "diffsensei_prompt_distribution.json": 5,  # γ 0 / 1 / 2, a mix of two styles, a DiffSensei panel
 }
 # UI workflows the demo cannot run, and why
 NOT_DEMO = {
@@ -93,7 +97,9 @@ def test_example_has_description_readme_entry_and_its_images(name):
 def test_assets_are_small_and_made_by_our_script(tmp_path):
     assets = sorted(ASSETS.glob("*.png"))
     assert {p.name for p in assets} == {make_workflow_assets.HERO, make_workflow_assets.RIVAL,
-                                        make_workflow_assets.LINEART}
+                                        make_workflow_assets.LINEART, make_workflow_assets.PHOTO,
+                                        make_workflow_assets.GROUP_PHOTO, *make_workflow_assets.STYLE_TONE,
+                                        *make_workflow_assets.STYLE_HATCH}
     for path in assets:
         assert path.stat().st_size < 30_000, path
     redrawn = make_workflow_assets.write_assets(tmp_path)
@@ -280,7 +286,8 @@ def test_example_runs_end_to_end_with_demo_weights(comfy, tmp_path, name):
 
     for path in written:
         with Image.open(path) as image:
-            assert max(image.size) <= run_workflow.DEMO_MAX_SIDE
+            page = name == "diffsensei_page.json"  # composed pages are capped by dpi, not by the panel cap
+            assert max(image.size) <= (run_workflow.DEMO_MAX_PAGE_SIDE if page else run_workflow.DEMO_MAX_SIDE)
             assert image.getextrema() != ((0, 0), (0, 0), (0, 0)), f"{path.name} is empty"
     if "lora" in name:
         assert f"replaced by the demo file '{run_workflow.DEMO_LORA}'" in log
