@@ -151,7 +151,7 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
                              tooltip="Reference images per step (memory grows with images × samples)."),
                 io.Int.Input("resolution", default=1024, min=64, max=4096, step=8,
                              tooltip="Training size in pixels (square); 1024 for SDXL, 512 for SD1.x."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF,
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Seed of the initial prompts, the image order, noise and timesteps."),
                 io.String.Input("prefix", default="", optional=True,
                                 tooltip="Optional fixed words before the soft prompt, e.g. 'a manga panel of'."),
