@@ -8,8 +8,9 @@ widths and depths are shrunk through ComfyUI's ``clip_l_model_config`` / ``clip_
 * pooled ``(1, pooled_width)``: CLIP-G's text projection is swapped for a ``width_g → pooled_width`` linear map
   (1280 by default), so the vector fits SDXL's 2816-wide ADM input like the real one.
 
-Gradients flow through it (the weights are frozen, inputs are not), which is what prompt-distribution training
-needs. No file is read except the tokenizer ComfyUI ships; nothing is downloaded.
+Its weights are frozen. ComfyUI's own CLIP layers add residuals in place, so autograd cannot run through
+``CLIP.encode_from_tokens``; prompt-distribution training (nodes/text_embeds.py) runs the same layers out of place and
+a host test checks both agree. No file is read except the tokenizer ComfyUI ships; nothing is downloaded.
 """
 
 from __future__ import annotations
