@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 
 import comfy.model_management as mm
@@ -28,6 +27,7 @@ from ..diffsensei_core.distribution import (
     mix,
 )
 from ..diffsensei_core.errors import DistributionError
+from .folders import register_folder
 from .sockets import PromptDistribution as PromptDistributionSocket
 from .text_embeds import ComfyPromptEncoder
 
@@ -39,12 +39,8 @@ SAMPLE = "DiffSensei: Sample prompt distribution"
 
 
 def register_distribution_folder() -> None:
-    """Add models/prompt_distributions (keeping paths an extra_model_paths.yaml gave; idempotent)."""
-    default = os.path.join(folder_paths.models_dir, FOLDER)
-    paths, _extensions = folder_paths.folder_names_and_paths.get(FOLDER, ([], set()))
-    if default not in paths:
-        paths = [*paths, default]
-    folder_paths.folder_names_and_paths[FOLDER] = (paths, {".safetensors"})
+    """Add models/prompt_distributions (see folders.register_folder)."""
+    register_folder(FOLDER, {".safetensors"})
 
 
 def distribution_choices() -> list[str]:

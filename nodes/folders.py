@@ -14,13 +14,20 @@ FOLDER = "diffsensei"
 ADAPTER_PREFIX = "diffsensei_adapter"
 
 
-def register_model_folder() -> None:
-    """Add models/diffsensei, keeping paths an extra_model_paths.yaml already gave (idempotent)."""
-    default = os.path.join(folder_paths.models_dir, FOLDER)
-    paths, extensions = folder_paths.folder_names_and_paths.get(FOLDER, ([], set()))
+def register_folder(name: str, extensions: set[str] | None = None) -> None:
+    """Add models/<name> to folder_paths (idempotent), keeping the paths and extensions ComfyUI or an
+    extra_model_paths.yaml already gave; ``extensions`` are added to them (default: ComfyUI's weight extensions)."""
+    default = os.path.join(folder_paths.models_dir, name)
+    paths, known = folder_paths.folder_names_and_paths.get(name, ([], set()))
     if default not in paths:
         paths = [*paths, default]
-    folder_paths.folder_names_and_paths[FOLDER] = (paths, extensions or set(folder_paths.supported_pt_extensions))
+    wanted = set(folder_paths.supported_pt_extensions) if extensions is None else set(extensions)
+    folder_paths.folder_names_and_paths[name] = (paths, set(known) | wanted)
+
+
+def register_model_folder() -> None:
+    """Add models/diffsensei (see :func:`register_folder`)."""
+    register_folder(FOLDER)
 
 
 def model_choices() -> list[str]:

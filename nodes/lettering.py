@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import comfy.model_management as mm
 import comfy.utils
@@ -18,6 +17,7 @@ from ..diffsensei_core.lettering.fonts import DEFAULT, FONT_EXTENSIONS, FontChai
 from ..diffsensei_core.lettering.plan import parse_texts, plan_bubbles, scale_slots, slots_from_layout
 from ..diffsensei_core.lettering.render import LetterStyle, apply_tiles, render_tiles
 from ..diffsensei_core.lettering.text import WRITING, TextFitError
+from .folders import register_folder
 from .sockets import Layout, Page
 
 log = logging.getLogger("diffsensei")
@@ -28,12 +28,8 @@ EXAMPLE = "Where were you?\n2: Out. Looking for you.\n(thought): Is he lying?"
 
 
 def register_fonts_folder() -> None:
-    """Add models/fonts (idempotent), keeping paths and extensions that ComfyUI or a yaml already gave."""
-    default = os.path.join(folder_paths.models_dir, FONTS_FOLDER)
-    paths, extensions = folder_paths.folder_names_and_paths.get(FONTS_FOLDER, ([], set()))
-    if default not in paths:
-        paths = [*paths, default]
-    folder_paths.folder_names_and_paths[FONTS_FOLDER] = (paths, set(extensions) | set(FONT_EXTENSIONS))
+    """Add models/fonts (see folders.register_folder)."""
+    register_folder(FONTS_FOLDER, set(FONT_EXTENSIONS))
 
 
 def font_faces():
