@@ -25,6 +25,7 @@ from common import (
     print_table,
     setup,
     time_interleaved,
+    unet_kind,
     write_json,
 )
 
@@ -39,7 +40,7 @@ def main() -> None:
     import comfy.ldm.modules.attention as comfy_attention
 
     comfy_unet = pack_module(comfy, "nodes.comfy_unet")
-    kind, dtype = ("sdxl", torch.float16) if args.gpu else ("tiny", torch.float32)
+    kind, dtype = unet_kind(args)
     device = comfy.device
     sizes = args.sizes or (["512x512"] if args.quick else ["1024x1024", "1536x768"])
     repeats = args.repeats or (5 if args.quick else 21)

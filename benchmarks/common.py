@@ -107,10 +107,44 @@ def pack_module(comfy: types.SimpleNamespace, dotted: str) -> types.ModuleType:
 # ---------------------------------------------------------------------------------------------------- models
 
 
+def unet_kind(args: argparse.Namespace) -> tuple[str, torch.dtype]:
+    """The model kind and dtype of a run: ("sdxl", fp16) with ``--gpu``, else ("tiny", fp32)."""
+    return ("sdxl", torch.float16) if args.gpu else ("tiny", torch.float32)
+
+
 def build_unet(comfy: types.SimpleNamespace, kind: str, dtype: torch.dtype, seed: int = 0):
     """A ComfyUI SDXL MODEL (ModelPatcher) of the given kind with seeded random weights on the torch device."""
     size = random_models.TINY if kind == "tiny" else random_models.SDXL
     return random_models.random_sdxl_model(**size, dtype=dtype, device=comfy.mm.get_torch_device(), seed=seed)
+
+
+def random_sdxl_vae(seed: int = 0):
+    """comfy.sd.VAE with SDXL's VAE architecture and seeded random weights (ComfyUI detects it from the keys)."""
+    import comfy.sd
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+
+    ddconfig = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+                "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
+    shapes = AutoencoderKL(ddconfig=ddconfig, embed_dim=4).state_dict()
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, value in shapes.items():
+        if value.ndim > 1:
+            sd[key] = torch.randn(value.shape, generator=g) / value[0].numel() ** 0.5
+        else:
+            sd[key] = torch.ones(value.shape) if "norm" in key and key.endswith("weight") else torch.zeros(value.shape)
+    return comfy.sd.VAE(sd=sd)
+
+
+def random_upscaler(seed: int = 0, *, num_feat: int = 64, num_conv: int = 16):
+    """A 2× UPSCALE_MODEL as Load Upscale Model gives it: spandrel's Compact (Real-ESRGAN compact) architecture
+    with seeded random weights (the defaults are the released compact model's widths)."""
+    from spandrel import ModelLoader
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(seed)
+    network = Compact(num_feat=num_feat, num_conv=num_conv, upscale=2)
+    return ModelLoader().load_from_state_dict(network.state_dict()).eval()
 
 
 def build_adapter(comfy: types.SimpleNamespace, model, dtype: torch.dtype, seed: int = 0):

@@ -25,10 +25,10 @@ MIB = 1024**2
 
 
 def child(args) -> None:
-    from common import apply_diffsensei, build_adapter, build_unet, layout_for, rss_bytes, sample, setup
+    from common import apply_diffsensei, build_adapter, build_unet, layout_for, rss_bytes, sample, setup, unet_kind
 
     comfy = setup(args)
-    kind, dtype = ("sdxl", torch.float16) if args.gpu else ("tiny", torch.float32)
+    kind, dtype = unet_kind(args)
     width, height = SIZES[args.size]
     model = build_unet(comfy, kind, dtype)
     if args.child == "diffsensei":

@@ -14,7 +14,6 @@ GPU (``--gpu``): the real SDXL UNet architecture, random fp16 weights. Target â‰
 
 from __future__ import annotations
 
-import torch
 from common import (
     SIZES,
     apply_diffsensei,
@@ -28,6 +27,7 @@ from common import (
     sample,
     setup,
     time_interleaved,
+    unet_kind,
     write_json,
 )
 
@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--sizes", nargs="*", choices=list(SIZES), default=None)
     args = p.parse_args()
     comfy = setup(args)
-    kind, dtype = ("sdxl", torch.float16) if args.gpu else ("tiny", torch.float32)
+    kind, dtype = unet_kind(args)
     sizes = args.sizes or (["512x512"] if args.quick else list(SIZES))
     repeats = args.repeats or (3 if args.quick else 7)
 

@@ -34,8 +34,11 @@ from common import (
     paired_ratio,
     parser,
     print_table,
+    random_sdxl_vae,
+    random_upscaler,
     setup,
     time_interleaved,
+    unet_kind,
     write_json,
 )
 
@@ -68,33 +71,6 @@ def similarity(output: torch.Tensor, photo: torch.Tensor) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
 
 
-def random_sdxl_vae(seed: int = 0):
-    """comfy.sd.VAE with SDXL's VAE architecture and seeded random weights (ComfyUI detects it from the keys)."""
-    import comfy.sd
-    from comfy.ldm.models.autoencoder import AutoencoderKL
-
-    ddconfig = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
-                "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
-    shapes = AutoencoderKL(ddconfig=ddconfig, embed_dim=4).state_dict()
-    g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for key, value in shapes.items():
-        if value.ndim > 1:
-            sd[key] = torch.randn(value.shape, generator=g) / value[0].numel() ** 0.5
-        else:
-            sd[key] = torch.ones(value.shape) if "norm" in key and key.endswith("weight") else torch.zeros(value.shape)
-    return comfy.sd.VAE(sd=sd)
-
-
-def random_upscaler(seed: int = 0):
-    """A 2× UPSCALE_MODEL as Load Upscale Model gives it: spandrel's Compact architecture, random weights."""
-    from spandrel import ModelLoader
-    from spandrel.architectures.Compact import Compact
-
-    torch.manual_seed(seed)
-    return ModelLoader().load_from_state_dict(Compact(num_feat=64, num_conv=16, upscale=2).state_dict()).eval()
-
-
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=None, help="long side in pixels (default 512 CPU, 1024 GPU)")
@@ -106,7 +82,7 @@ def main() -> None:
     comfy_utils.PROGRESS_BAR_ENABLED = False  # the console bars would interleave with the table
     p2m = pack_module(comfy, "nodes.photo_to_manga")
     regions = pack_module(comfy, "diffsensei_core.photo_regions")
-    kind, dtype = ("sdxl", torch.float16) if args.gpu else ("tiny", torch.float32)
+    kind, dtype = unet_kind(args)
     size = args.size or (256 if args.quick else 1024 if args.gpu else 512)
     steps = args.steps or (4 if args.quick else 20 if args.gpu else 10)
     repeats = args.repeats or (2 if args.quick else 5)

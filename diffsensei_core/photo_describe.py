@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import DiffSenseiError, InputShapeError
-from .photo_prompt import Description, Vocabulary, attribute_scores, describe, generic_description
+from .photo_prompt import Description, attribute_scores, describe, generic_description
 from .photo_regions import Box, Region, mask_regions, person_regions, prepare_photo, window_grid
+from .photo_vocabulary import Vocabulary
 
 log = logging.getLogger("diffsensei")
 

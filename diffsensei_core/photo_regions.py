@@ -162,12 +162,19 @@ def prepare_photo(
     return PreparedPhoto(photo.contiguous(), grayscale, tuple(notes))
 
 
+def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(b, h, w, c)`` → ``(b, height, width, c)`` float, bicubic with antialiasing, clamped to [0, 1]."""
+    image = image.float()
+    if image.shape[1:3] != (height, width):
+        image = torch.nn.functional.interpolate(
+            image.movedim(-1, 1), size=(height, width), mode="bicubic", antialias=True, align_corners=False
+        ).movedim(1, -1)
+    return image.clamp(0.0, 1.0)
+
+
 def resize_square(crop: torch.Tensor, side: int) -> torch.Tensor:
-    """``(1, h, w, 3)`` → ``(1, side, side, 3)`` (bicubic with antialiasing, clamped to [0, 1])."""
-    out = torch.nn.functional.interpolate(
-        crop.movedim(-1, 1).float(), size=(side, side), mode="bicubic", antialias=True, align_corners=False
-    )
-    return out.clamp(0.0, 1.0).movedim(1, -1)
+    """``(1, h, w, 3)`` → ``(1, side, side, 3)`` (see :func:`resize_image`)."""
+    return resize_image(crop, side, side)
 
 
 def target_size(height: int, width: int, long_side: int, *, multiple: int = 16) -> tuple[int, int]:
@@ -315,6 +322,7 @@ __all__ = (
     "mask_regions",
     "person_regions",
     "prepare_photo",
+    "resize_image",
     "resize_square",
     "target_size",
     "window_grid",

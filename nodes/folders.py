@@ -43,15 +43,38 @@ def model_choices() -> list[str]:
     return sorted(choices)
 
 
-def resolve(choice: str) -> Path:
-    """The absolute path of a choice from :func:`model_choices`, or a WeightsError saying where we looked."""
-    register_model_folder()
-    roots = folder_paths.get_folder_paths(FOLDER)
-    for root in roots:
+def find(choice: str, folder: str = FOLDER) -> Path | None:
+    """The first existing ``<root>/<choice>`` over the roots of ``folder`` (models/diffsensei is registered first),
+    or None."""
+    if folder == FOLDER:
+        register_model_folder()
+    for root in folder_paths.get_folder_paths(folder):
         candidate = Path(root) / choice
         if candidate.exists():
             return candidate
+    return None
+
+
+def user_files(subfolder: str, pattern: str, folder: str = FOLDER) -> list[str]:
+    """``<subfolder>/<name>`` of every file matching ``pattern`` in ``<root>/<subfolder>`` over the roots of
+    ``folder``, sorted, each name once (the first root wins, as in :func:`find`)."""
+    if folder == FOLDER:
+        register_model_folder()
+    names: list[str] = []
+    for root in folder_paths.get_folder_paths(folder):
+        path = Path(root) / subfolder
+        if path.is_dir():
+            names += sorted(f"{subfolder}/{p.name}" for p in path.glob(pattern) if p.is_file())
+    return sorted(set(names))
+
+
+def resolve(choice: str) -> Path:
+    """The absolute path of a choice from :func:`model_choices`, or a WeightsError saying where we looked."""
+    path = find(choice)
+    if path is not None:
+        return path
     raise WeightsError(
-        f"'{choice}' was not found in the diffsensei model folders {roots}. Put the released image_generator/ "
-        "folder (or the converted diffsensei_adapter_*.safetensors) there and refresh the node list."
+        f"'{choice}' was not found in the diffsensei model folders {folder_paths.get_folder_paths(FOLDER)}. Put the "
+        "released image_generator/ folder (or the converted diffsensei_adapter_*.safetensors) there and refresh the "
+        "node list."
     )

@@ -1,7 +1,8 @@
 """Photo → manga prompt nodes: "Describe photo" (zero-shot CLIP attributes, person finding) and "Manga style preset".
 
-The logic lives in ``diffsensei_core.photo_describe`` / ``photo_prompt`` / ``photo_regions``; here the user's CLIP
-pair is turned into the two encoders those modules take:
+The logic lives in ``diffsensei_core.photo_describe`` / ``photo_prompt`` / ``photo_regions`` (the data files in
+``photo_vocabulary``); here the user's CLIP pair is turned into the two encoders those modules take, and the data
+file choices are the pack's files plus the user's copies in ``models/diffsensei/photo/`` (``folders.user_files``):
 
 * image side: ``ClipVisionModel.encode_image`` → ``image_embeds`` (projected), crops resized to the model's square;
 * text side: the text tower of the connected CLIP whose projected pooled width equals the image embedding width
@@ -21,17 +22,16 @@ from comfy_api.latest import io, ui
 
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
 from ..diffsensei_core.photo_describe import SUBJECTS, describe_photo
-from ..diffsensei_core.photo_prompt import (
-    DATA_DIR,
+from ..diffsensei_core.photo_prompt import style_for_scene
+from ..diffsensei_core.photo_regions import resize_square
+from ..diffsensei_core.photo_vocabulary import (
     DEFAULT_STYLES,
     DEFAULT_VOCABULARY,
     SCENE_CLASSES,
     load_styles,
     load_vocabulary,
-    style_for_scene,
 )
-from ..diffsensei_core.photo_regions import resize_square
-from .folders import FOLDER, register_model_folder
+from . import folders
 
 log = logging.getLogger("diffsensei")
 
@@ -50,28 +50,20 @@ PAIRS = "CLIP-G text (SDXL's CLIP) with ViT-bigG vision (1280), or CLIP-L text w
 
 def data_file_choices(default: Path) -> list[str]:
     """The pack's file (its name) first, then every ``models/diffsensei/photo/*.json`` as ``photo/<name>``."""
-    register_model_folder()
-    choices = [default.name]
-    for root in folder_paths.get_folder_paths(FOLDER):
-        folder = Path(root) / USER_SUBFOLDER
-        if folder.is_dir():
-            choices += sorted(f"{USER_SUBFOLDER}/{p.name}" for p in folder.glob("*.json"))
-    return list(dict.fromkeys(choices))
+    return [default.name, *folders.user_files(USER_SUBFOLDER, "*.json")]
 
 
 def resolve_data_file(choice: str, default: Path, where: str) -> Path:
+    """The file of a :func:`data_file_choices` choice: the pack's file, or the first root that holds ``choice``."""
     if choice in ("", default.name):
         return default
-    if (DATA_DIR / choice).is_file() and "/" not in choice:
-        return DATA_DIR / choice
-    roots = folder_paths.get_folder_paths(FOLDER)
-    for root in roots:
-        candidate = Path(root) / choice
-        if candidate.is_file():
-            return candidate
+    path = folders.find(choice)
+    if path is not None and path.is_file():
+        return path
+    roots = [str(Path(r) / USER_SUBFOLDER) for r in folder_paths.get_folder_paths(folders.FOLDER)]
     raise DiffSenseiError(
-        f"{where}: the file '{choice}' was not found in {[str(Path(r) / USER_SUBFOLDER) for r in roots]}; expected "
-        f"'{default.name}' or a JSON file there. Copy {default} into one of those folders to edit it, then refresh."
+        f"{where}: the file '{choice}' was not found in {roots}; expected '{default.name}' or a JSON file there. "
+        f"Copy {default} into one of those folders to edit it, then refresh."
     )
 
 

@@ -24,7 +24,7 @@ from comfy_api.latest import io
 
 from ..diffsensei_core.encoders import to_grayscale_rgb
 from ..diffsensei_core.errors import DiffSenseiError
-from ..diffsensei_core.photo_regions import prepare_photo, target_size
+from ..diffsensei_core.photo_regions import prepare_photo, resize_image, target_size
 from .photo import concat_conditioning
 
 log = logging.getLogger("diffsensei")
@@ -35,15 +35,6 @@ FAST_SCALE = 2  # the fast path samples at 1/FAST_SCALE of the side
 REFINE_FRACTION = 1 / 3  # refine steps of the fast latent path, as a fraction of steps
 MIN_PHOTO_SIDE = 16  # a subject crop may be small; it is resized to the target size anyway
 LATENT_UPSCALE = "bislerp"
-
-
-def _resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(1, h, w, 3) → (1, height, width, 3), bicubic with antialiasing, clamped to [0, 1]."""
-    if image.shape[1:3] == (height, width):
-        return image
-    out = torch.nn.functional.interpolate(image.movedim(-1, 1), size=(height, width), mode="bicubic",
-                                          antialias=True, align_corners=False)
-    return out.clamp(0.0, 1.0).movedim(1, -1)
 
 
 def encode_text(clip, text: str, height: int, width: int) -> list:
@@ -85,14 +76,14 @@ def photo_to_manga(model, vae, photo: torch.Tensor, positive, negative, *, path:
     multiples of 16; ``settings``: seed, steps, cfg, sampler_name, scheduler (see :func:`sample`)."""
     height, width = size
     if path == "quality":
-        latent = vae.encode(_resize(photo, height, width))
+        latent = vae.encode(resize_image(photo, height, width))
         result = vae.decode(sample(model, latent, positive, negative, denoise=denoise, **settings))
     else:
-        small = _resize(photo, height // FAST_SCALE, width // FAST_SCALE)
+        small = resize_image(photo, height // FAST_SCALE, width // FAST_SCALE)
         latent = sample(model, vae.encode(small), positive, negative, denoise=denoise, **settings)
         mm.throw_exception_if_processing_interrupted()
         if upscale_model is not None:
-            result = _resize(upscale_with_model(upscale_model, vae.decode(latent)[..., :3]), height, width)
+            result = resize_image(upscale_with_model(upscale_model, vae.decode(latent)[..., :3]), height, width)
         else:
             up = comfy.utils.common_upscale(latent, latent.shape[-1] * FAST_SCALE, latent.shape[-2] * FAST_SCALE,
                                             LATENT_UPSCALE, "disabled")

@@ -8,19 +8,22 @@ import logging
 import pytest
 import torch
 
+from diffsensei_core import photo_prompt, photo_vocabulary
 from diffsensei_core.errors import DiffSenseiError, InputShapeError
 from diffsensei_core.photo_prompt import (
-    DEFAULT_STYLES,
-    DEFAULT_VOCABULARY,
-    SCENE_CLASSES,
     attribute_scores,
     describe,
     final_prompt,
     generic_description,
+    style_for_scene,
+)
+from diffsensei_core.photo_vocabulary import (
+    DEFAULT_STYLES,
+    DEFAULT_VOCABULARY,
+    SCENE_CLASSES,
     load_styles,
     load_vocabulary,
     parse_vocabulary,
-    style_for_scene,
 )
 
 VOCAB = load_vocabulary()
@@ -514,6 +517,23 @@ def test_style_for_scene_variants_wrap_and_unknown_scene():
     assert style_for_scene(STYLES, "single_woman", variant=len(variants) + 1) == variants[1 % len(variants)]
     with pytest.raises(DiffSenseiError, match="no manga style for scene 'robot'"):
         style_for_scene(STYLES, "robot")
+
+
+def test_final_prompt_seed_picks_the_variant_random_choice_picks():
+    # the drawn variant for a seed is that of random.Random(seed).choice, so saved workflows keep their style
+    import random
+
+    d = describe(one_person(gender_presentation=clear("gender_presentation", "woman")), VOCAB)
+    variants = STYLES["scenes"]["single_woman"]
+    for seed in range(20):
+        expected = random.Random(seed).choice(variants)
+        assert final_prompt(d, STYLES, seed=seed)[0] == "solo, woman, " + expected
+
+
+def test_vocabulary_names_still_import_from_photo_prompt():
+    for name in ("DEFAULT_STYLES", "DEFAULT_VOCABULARY", "SCENE_CLASSES", "Attribute", "Option", "Vocabulary",
+                 "load_styles", "load_vocabulary", "parse_styles", "parse_vocabulary"):
+        assert getattr(photo_prompt, name) is getattr(photo_vocabulary, name), name
 
 
 def test_generic_description():

@@ -13,6 +13,7 @@ from diffsensei_core.photo_regions import (
     mask_regions,
     person_regions,
     prepare_photo,
+    resize_image,
     resize_square,
     target_size,
     window_grid,
@@ -110,6 +111,17 @@ def test_prepare_rejects_bad_input(image, match):
 def test_resize_square():
     out = resize_square(torch.rand(1, 30, 50, 3), 24)
     assert out.shape == (1, 24, 24, 3) and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+
+
+def test_resize_image_keeps_same_size_and_clamps_overshoot():
+    image = torch.rand(2, 30, 50, 3, dtype=torch.float16)
+    same = resize_image(image, 30, 50)
+    assert same.dtype == torch.float32 and torch.equal(same, image.float())
+    # bicubic overshoots at a hard edge; the result stays a valid image
+    edge = torch.zeros(1, 16, 16, 3)
+    edge[:, :, 8:] = 1.0
+    out = resize_image(edge, 40, 24)
+    assert out.shape == (1, 40, 24, 3) and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
 
 
 @pytest.mark.parametrize(

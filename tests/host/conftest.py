@@ -110,6 +110,13 @@ def import_from_pack(pack_module: types.ModuleType, dotted: str) -> types.Module
     return importlib.import_module(f"{pack_module.__name__}.{dotted}")
 
 
+def add_models_root(comfy, pack_module: types.ModuleType, root: Path) -> None:
+    """Make ``root`` one more models/diffsensei folder (as an extra_model_paths.yaml entry would)."""
+    folders = import_from_pack(pack_module, "nodes.folders")
+    folders.register_model_folder()
+    comfy.folder_paths.add_model_folder_path(folders.FOLDER, str(root))
+
+
 @pytest.fixture(scope="session")
 def comfy_unet(pack):
     return import_from_pack(pack, "nodes.comfy_unet")

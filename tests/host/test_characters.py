@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import shutil
@@ -10,17 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import add_models_root, import_from_pack
 
 log = logging.getLogger("diffsensei")
 
 CLIP_WIDTH = 48
 CLIP_TOKENS = (224 // 14) ** 2 + 1
 MAGI_WIDTH = 32
-
-
-def import_from_pack(pack, dotted: str):
-    # same as conftest.import_from_pack (tests/host is not a package, so conftest cannot be imported relatively)
-    return importlib.import_module(f"{pack.__name__}.{dotted}")
 
 
 # ----------------------------------------------------------------------------------------------- tiny release
@@ -85,9 +80,7 @@ def release(comfy, pack, tmp_path_factory):
     root = tmp_path_factory.mktemp("diffsensei_models")
     write_release(root / "tiny" / "image_generator")
     write_release(root / "noclip" / "image_generator", clip=False)
-    folders = import_from_pack(pack, "nodes.folders")
-    folders.register_model_folder()
-    comfy.folder_paths.add_model_folder_path(folders.FOLDER, str(root))
+    add_models_root(comfy, pack, root)
     return root
 
 

@@ -8,20 +8,16 @@ tests/core/test_photo_describe.py with designed embeddings). Test-only loader no
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import ClassVar
 
 import pytest
 import torch
+from conftest import add_models_root, import_from_pack
 
 from scripts import demo_nodes, demo_weights, make_workflow_assets
 
 DEMO_MODEL = "photo_demo/image_generator"
-
-
-def import_from_pack(pack, dotted: str):
-    return importlib.import_module(f"{pack.__name__}.{dotted}")
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +40,7 @@ def models_root(comfy, pack, tmp_path_factory):
     """A models folder registered under "diffsensei" with the tiny demo release in photo_demo/."""
     root = tmp_path_factory.mktemp("photo_models")
     demo_weights.build_demo_release(root / "photo_demo")
-    folders = import_from_pack(pack, "nodes.folders")
-    folders.register_model_folder()
-    comfy.folder_paths.add_model_folder_path(folders.FOLDER, str(root))
+    add_models_root(comfy, pack, root)
     return root
 
 
