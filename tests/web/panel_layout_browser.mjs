@@ -14,96 +14,39 @@
 // Headless Debian chromium driven by playwright-core (no browser download). Draws boxes with the mouse, checks the
 // widget value, graphToPrompt(), a save/reload round trip and a queued run; writes DIR/result.json and screenshots.
 // Exits 1 with the failed check on stderr.
+// The harness (browser, steps, result file) is ./browser_harness.mjs.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 
-import { chromium } from "playwright-core";
+import { PACK, canvasMouse, loadApiGraph, near, openApp, packExtensions, runBrowserCheck } from "./browser_harness.mjs";
 
-const { values: args } = parseArgs({
-  options: {
-    url: { type: "string" },
-    out: { type: "string" },
-    graph: { type: "string" },
-    workflows: { type: "string" },
-    chromium: { type: "string", default: "/usr/bin/chromium" },
-  },
+const options = { graph: { type: "string" }, workflows: { type: "string" } };
+await runBrowserCheck({ options, required: [["graph", "workflows"]] }, async (harness) => {
+  await (harness.args.workflows ? checkWorkflows(harness) : run(harness));
 });
-assert.ok(args.url && args.out && (args.graph || args.workflows), "--url, --graph (or --workflows) and --out are required");
-const GRAPH = args.graph ? JSON.parse(readFileSync(args.graph, "utf8")) : { prompt: {}, layout_node: "0" };
 
-const FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync",
-];
-const PACK = "ComfyUI-DiffSensei";
-const LAYOUT_ID = String(GRAPH.layout_node);
-const PANEL = { width: GRAPH.prompt[LAYOUT_ID]?.inputs.width, height: GRAPH.prompt[LAYOUT_ID]?.inputs.height };
-const result = { steps: [], console: [] };
-const started = Date.now();
-const step = (name, data = {}) => {
-  const seconds = (Date.now() - started) / 1000;
-  result.steps.push({ name, seconds, ...data });
-  process.stdout.write(`ok - ${name} (${seconds.toFixed(1)} s)\n`);
-};
-
-const profile = mkdtempSync(join(tmpdir(), "dss-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: args.chromium, headless: true, viewport: { width: 1400, height: 900 }, args: FLAGS,
-});
-const page = context.pages()[0] ?? await context.newPage();
-page.on("console", (msg) => {
-  if (msg.type() === "error" || msg.type() === "warning") result.console.push(`${msg.type()}: ${msg.text()}`);
-});
-page.on("pageerror", (err) => result.console.push(`pageerror: ${err.message}\n${err.stack ?? ""}`));
-
-try {
-  await (args.workflows ? checkWorkflows() : run());
-  result.ok = true;
-} catch (err) {
-  result.ok = false;
-  result.error = String(err?.stack ?? err);
-  await page.screenshot({ path: join(args.out, "failure.png") }).catch(() => {});
-  process.stderr.write(`FAILED: ${result.error}\n`);
-  process.exitCode = 1;
-} finally {
-  writeFileSync(join(args.out, "result.json"), JSON.stringify(result, null, 2));
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-
-async function run() {
-  await page.goto(args.url);
-  await page.waitForFunction(
-    () => window.comfyAPI?.app?.app?.graph && window.LiteGraph?.registered_node_types?.DiffSenseiPanelLayout,
-    null, { timeout: 60000 },
-  );
-  await page.keyboard.press("Escape");
+async function run({ args, page, result, step }) {
+  const GRAPH = JSON.parse(readFileSync(args.graph, "utf8"));
+  const LAYOUT_ID = String(GRAPH.layout_node);
+  const PANEL = { width: GRAPH.prompt[LAYOUT_ID].inputs.width, height: GRAPH.prompt[LAYOUT_ID].inputs.height };
+  await openApp(page, args.url, "DiffSenseiPanelLayout");
   step("app loaded");
 
   // The pack's files are served: the editor as an extension, the model module, the node help page.
-  const served = await page.evaluate(async (pack) => {
-    const extensions = await (await fetch("/extensions")).json();
-    const docs = await fetch(`/extensions/${pack}/docs/DiffSenseiPanelLayout.md`);
-    return { extensions: extensions.filter((e) => e.includes(pack)), docs: docs.status, text: (await docs.text()).slice(0, 80) };
+  const { served, registered } = await packExtensions(page);
+  const docs = await page.evaluate(async (pack) => {
+    const answer = await fetch(`/extensions/${pack}/docs/DiffSenseiPanelLayout.md`);
+    return { status: answer.status, text: (await answer.text()).slice(0, 80) };
   }, PACK);
-  assert.ok(served.extensions.some((e) => e.endsWith("/js/panel_layout.js")), JSON.stringify(served.extensions));
-  assert.ok(!served.extensions.some((e) => e.includes("test")), "no test file may be served as an extension");
-  assert.equal(served.docs, 200, "node help page DiffSenseiPanelLayout.md is served");
-  step("extension and docs served", served);
+  assert.ok(served.some((e) => e.endsWith("/js/panel_layout.js")), JSON.stringify(served));
+  assert.ok(!served.some((e) => e.includes("test")), "no test file may be served as an extension");
+  assert.ok(registered.includes("DiffSensei.PanelLayoutEditor"), JSON.stringify(registered));
+  assert.equal(docs.status, 200, "node help page DiffSenseiPanelLayout.md is served");
+  step("extension and docs served", { served, registered, docs });
 
   // The graph from API JSON, placed so the layout node and the reference images are in view.
-  await page.evaluate(async (graph) => {
-    const { app } = window.comfyAPI.app;
-    await app.loadApiJson(graph.prompt, "diffsensei_layout_test");
-    for (const [id, pos] of Object.entries(graph.positions ?? {})) app.graph.getNodeById(Number(id)).pos = pos;
-    for (const [id, size] of Object.entries(graph.sizes ?? {})) app.graph.getNodeById(Number(id)).setSize(size);
-    app.canvas.ds.scale = 1;
-    app.canvas.ds.offset = [0, 0];
-    app.graph.setDirtyCanvas(true, true);
-  }, GRAPH);
+  await loadApiGraph(page, { ...GRAPH, name: "diffsensei_layout_test" });
   const canvas = page.locator("canvas.diffsensei-layout-canvas");
   await canvas.waitFor({ state: "visible", timeout: 20000 });
   step("graph built, editor visible");
@@ -124,28 +67,9 @@ async function run() {
   assert.equal(initial.layoutHidden, true, "the raw layout text box is hidden behind the editor");
 
   // The canvas has the panel's aspect ratio (8 px padding each side).
-  const aspect = async () => {
-    const b = await canvas.boundingBox();
-    return (b.width - 16) / (b.height - 16);
-  };
+  const { drag, click, aspect } = canvasMouse(page, canvas);
   assert.ok(Math.abs((await aspect()) - PANEL.width / PANEL.height) < 0.03, `aspect ${await aspect()}`);
 
-  const at = async (x, y) => {
-    const b = await canvas.boundingBox();
-    return [b.x + 8 + x * (b.width - 16), b.y + 8 + y * (b.height - 16)];
-  };
-  const drag = async (from, to) => {
-    const [x1, y1] = await at(...from);
-    const [x2, y2] = await at(...to);
-    await page.mouse.move(x1, y1);
-    await page.mouse.down();
-    await page.mouse.move(x2, y2, { steps: 8 });
-    await page.mouse.up();
-  };
-  const click = async (x, y) => {
-    const [px, py] = await at(x, y);
-    await page.mouse.click(px, py);
-  };
   const button = (action) => page.locator(`.diffsensei-layout-editor button[data-action="${action}"]`).click();
 
   await drag([0.05, 0.15], [0.42, 0.95]);
@@ -156,7 +80,6 @@ async function run() {
   let value = JSON.parse(s.value);
   assert.equal(value.characters.length, 2, s.value);
   assert.equal(value.dialogs.length, 1, s.value);
-  const near = (got, want) => got.every((v, i) => Math.abs(v - want[i]) < 0.012);
   assert.ok(near(value.characters[0], [0.05, 0.15, 0.42, 0.95]), `character 1 ${value.characters[0]}`);
   assert.ok(near(value.characters[1], [0.5, 0.4, 0.9, 0.95]), `character 2 ${value.characters[1]}`);
   assert.ok(near(value.dialogs[0], [0.55, 0.04, 0.95, 0.32]), `dialog 1 ${value.dialogs[0]}`);
@@ -187,8 +110,7 @@ async function run() {
   // Reorder: right-click character 2 → "Move character earlier" swaps the order; the ▶ button swaps it back.
   const order = async () => JSON.parse((await state()).value).characters;
   const original = await order();
-  const [mx, my] = await at(0.7, 0.8);
-  await page.mouse.click(mx, my, { button: "right" });
+  await click([0.7, 0.8], { button: "right" });
   const item = page.locator(".litecontextmenu .litemenu-entry", { hasText: "Move character earlier" });
   await item.click();
   const swapped = await order();
@@ -302,7 +224,7 @@ async function run() {
   result.layout = s.value;
 
   // Screenshot: select character 2 to show the handles, then capture the page and the node.
-  await click(0.7, 0.8);
+  await click([0.7, 0.8]);
   await page.mouse.move(5, 5);
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(args.out, "panel_layout.png") });
@@ -313,19 +235,14 @@ async function run() {
   });
   step("screenshots", { files: ["panel_layout.png", "panel_layout_node.png"] });
 
-  const ours = result.console.filter((line) => /diffsensei|panel_layout|layout_model/i.test(line));
+  const ours = result.console.filter((line) => /diffsensei|panel_layout|layout_model|canvas_widget/i.test(line));
   assert.deepEqual(ours, [], "console errors from the pack's scripts");
 }
 
 // Each example workflow loads in the live UI: no missing node types, every node built, widget values kept.
-async function checkWorkflows() {
+async function checkWorkflows({ args, page, result, step }) {
   const list = JSON.parse(readFileSync(args.workflows, "utf8"));
-  await page.goto(args.url);
-  await page.waitForFunction(
-    () => window.comfyAPI?.app?.app?.graph && window.LiteGraph?.registered_node_types?.DiffSenseiPanelLayout,
-    null, { timeout: 60000 },
-  );
-  await page.keyboard.press("Escape");
+  await openApp(page, args.url, "DiffSenseiPanelLayout");
   // The frontend hands the list it fills with missing node types to the extensions' beforeConfigureGraph hook.
   await page.evaluate(() => {
     const { app } = window.comfyAPI.app;

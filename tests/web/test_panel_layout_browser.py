@@ -13,80 +13,26 @@ branch runs), which still proves the UI → backend path of the layout.
 Needs: ``node`` on PATH, ``tests/web/node_modules/playwright-core`` (``npm ci`` in tests/web), chromium at
 ``/usr/bin/chromium`` (or ``$CHROMIUM``), and a ComfyUI checkout (``$COMFYUI_PATH`` or ``~/comfy/ComfyUI``) with a
 Python that runs it: ``$COMFYUI_PYTHON``, else a ``venv`` next to or inside the checkout, else the running Python.
-``scripts/test_web.sh`` installs the first two. When something is missing the module is skipped with one line
-saying what. (No conftest.py here: tests/host imports its own ``conftest`` by name, which a second one would shadow
-when both folders run in one session.)
+``scripts/test.sh`` installs the first two. When something is missing the module is skipped with one line
+saying what (the probe, the server and the script runner are in ``browser_harness.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
-import os
 import shutil
 import struct
 import subprocess
-import sys
-import time
 import types
-import uuid
 import zlib
 from pathlib import Path
 
 import pytest
+from browser_harness import REPO, SKIP_REASON, WEB_ENV, queue, run_check, serve
 
-log = logging.getLogger("diffsensei")
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+if SKIP_REASON:
+    pytest.skip(f"browser tests skipped: {SKIP_REASON}", allow_module_level=True)
 
-
-def _load(name: str, path: Path):
-    # By path: with ComfyUI on sys.path (host tests in the same run), `tests` and `scripts` may be its packages.
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-live_server = _load("diffsensei_live_server", REPO / "tests" / "live_server.py")
-_find = _load("diffsensei_find_comfyui", REPO / "scripts" / "find_comfyui.py")
-
-
-def _comfy_python(root: Path) -> str:
-    if os.environ.get("COMFYUI_PYTHON"):
-        return os.environ["COMFYUI_PYTHON"]
-    for candidate in (root.parent / "venv", root / "venv", root / ".venv"):
-        if (candidate / "bin" / "python").is_file():
-            return str(candidate / "bin" / "python")
-    return sys.executable
-
-
-def _requirements() -> tuple[dict, str | None]:
-    node = shutil.which("node")
-    if node is None:
-        return {}, "node (Node.js) not found on PATH"
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).is_file():
-        return {}, f"chromium not found at {chromium} (apt-get install chromium, or set CHROMIUM)"
-    if not (HERE / "node_modules" / "playwright-core" / "package.json").is_file():
-        return {}, "playwright-core not installed in tests/web (run: npm ci --prefix tests/web)"
-    root = _find.find_comfyui()
-    if root is None:
-        return {}, "ComfyUI not found (set COMFYUI_PATH to a ComfyUI checkout)"
-    python = _comfy_python(root)
-    probe = subprocess.run([python, "-c", "import torch, aiohttp, yaml"], capture_output=True, text=True)
-    if probe.returncode:
-        return {}, f"{python} cannot run ComfyUI at {root} (set COMFYUI_PYTHON to ComfyUI's Python)"
-    return {"node": node, "chromium": chromium, "comfy_root": root, "comfy_python": python}, None
-
-
-WEB_ENV, _SKIP_REASON = _requirements()
-if _SKIP_REASON:
-    pytest.skip(f"browser tests skipped: {_SKIP_REASON}", allow_module_level=True)
-
-SCRIPT = HERE / "panel_layout_browser.mjs"
 COLOURS = ((200, 40, 60), (40, 90, 200))
 SMALL_IMAGES = ("dss_character_a.png", "dss_character_b.png")
 DEMO_WORKFLOW = REPO / "workflows" / "diffsensei_demo.json"
@@ -128,18 +74,13 @@ def _demo_available() -> bool:
 
 
 @pytest.fixture(scope="module")
-def web_env():
-    return WEB_ENV
-
-
-@pytest.fixture(scope="module")
-def server(web_env, tmp_path_factory):
+def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("web_server")
     (base / "input").mkdir()
     demo = _demo_available()
     if demo:
         models = base / "models" / "diffsensei" / DEMO_MODEL
-        built = subprocess.run([web_env["comfy_python"], str(DEMO_WEIGHTS), str(models)], capture_output=True,
+        built = subprocess.run([WEB_ENV["comfy_python"], str(DEMO_WEIGHTS), str(models)], capture_output=True,
                                text=True, timeout=300)
         assert built.returncode == 0, f"demo weights failed:\n{built.stderr[-3000:]}"
         (base / "custom_nodes" / "diffsensei_demo_nodes").mkdir(parents=True)
@@ -150,12 +91,9 @@ def server(web_env, tmp_path_factory):
         names = list(SMALL_IMAGES)
     for name, colour in zip(names, COLOURS, strict=False):
         (base / "input" / name).write_bytes(_figure_png(colour))
-    try:
-        with live_server.start(web_env["comfy_root"], base, python=web_env["comfy_python"]) as running:
-            yield types.SimpleNamespace(live=running, demo=demo, url=running.url, base=running.base,
-                                        log=running.log, get_json=running.get_json, post_json=running.post_json)
-    except live_server.ServerStartError as err:
-        pytest.fail(str(err))
+    with serve(base) as running:
+        yield types.SimpleNamespace(live=running, demo=demo, url=running.url, base=running.base,
+                                    log=running.log, get_json=running.get_json, post_json=running.post_json)
 
 
 def _load_demo() -> dict:
@@ -196,19 +134,6 @@ def _browser_graph(demo: bool) -> dict:
             "characters": len(ids["LoadImage"])}
 
 
-def _queue(server, prompt: dict) -> dict:
-    """POST an API prompt and wait for its /history entry (60 s)."""
-    answer = server.post_json("/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})
-    prompt_id = answer["prompt_id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        entry = server.get_json(f"/history/{prompt_id}").get(prompt_id)
-        if entry and (entry["status"].get("completed") or entry["status"].get("status_str") == "error"):
-            return entry
-        time.sleep(0.2)
-    raise AssertionError(f"prompt {prompt_id} did not finish; log:\n{server.log()[-3000:]}")
-
-
 def _layout_prompt(layout: str) -> dict:
     return {
         "1": {"class_type": "DiffSenseiPanelLayout",
@@ -217,31 +142,14 @@ def _layout_prompt(layout: str) -> dict:
     }
 
 
-def test_box_editor_in_the_browser(server, web_env, tmp_path):
-    out = tmp_path / "browser"
-    out.mkdir()
+def test_box_editor_in_the_browser(server, tmp_path):
     graph = _browser_graph(server.demo)
     (tmp_path / "graph.json").write_text(json.dumps(graph))
-    run = subprocess.run(
-        [web_env["node"], str(SCRIPT), "--url", server.url, "--graph", str(tmp_path / "graph.json"), "--out", str(out),
-         "--chromium", web_env["chromium"]],
-        cwd=HERE, capture_output=True, text=True, timeout=400,
-    )
-    result_path = out / "result.json"
-    result = json.loads(result_path.read_text()) if result_path.is_file() else {}
-    screenshot = out / "panel_layout.png"
-    log.info("Panel layout editor screenshots: %s, %s", screenshot, out / "panel_layout_node.png")
-    artifacts = os.environ.get("DIFFSENSEI_WEB_ARTIFACTS")
-    if artifacts:
-        Path(artifacts).mkdir(parents=True, exist_ok=True)
-        for png in out.glob("*.png"):
-            shutil.copy(png, Path(artifacts) / png.name)
-    assert run.returncode == 0 and result.get("ok"), (
-        f"browser check failed (rc {run.returncode}); screenshots in {out}\nstdout:\n{run.stdout[-3000:]}\n"
-        f"stderr:\n{run.stderr[-3000:]}\nconsole:\n" + "\n".join(result.get("console", [])[-20:])
-        + f"\nserver log:\n{server.log()[-3000:]}"
-    )
-    assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+    out = tmp_path / "browser"
+    passed, result, report = run_check("panel_layout_browser.mjs", server, out, "--graph", str(tmp_path / "graph.json"))
+    assert passed, report
+    for screenshot in ("panel_layout.png", "panel_layout_node.png"):
+        assert (out / screenshot).stat().st_size > 10_000, screenshot
 
     # The run queued from the UI reached the backend with the drawn layout and produced its output.
     entry = server.get_json(f"/history/{result['queued']}")[result["queued"]]
@@ -267,7 +175,7 @@ def _example_workflows() -> list[Path]:
     return found
 
 
-def test_example_workflows_load_in_the_ui_with_no_missing_nodes(server, web_env, tmp_path):
+def test_example_workflows_load_in_the_ui_with_no_missing_nodes(server, tmp_path):
     workflows = _example_workflows()
     assert workflows, "no UI workflows in workflows/"
     for image in (REPO / "workflows" / "assets").glob("*.png"):  # so the Load Image previews find their files
@@ -275,27 +183,16 @@ def test_example_workflows_load_in_the_ui_with_no_missing_nodes(server, web_env,
     listing = tmp_path / "workflows.json"
     listing.write_text(json.dumps([{"name": p.name, "workflow": json.loads(p.read_text(encoding="utf-8"))}
                                    for p in workflows]))
-    out = tmp_path / "browser"
-    out.mkdir()
-    run = subprocess.run(
-        [web_env["node"], str(SCRIPT), "--url", server.url, "--workflows", str(listing), "--out", str(out),
-         "--chromium", web_env["chromium"]],
-        cwd=HERE, capture_output=True, text=True, timeout=400,
-    )
-    result_path = out / "result.json"
-    result = json.loads(result_path.read_text()) if result_path.is_file() else {}
-    assert run.returncode == 0 and result.get("ok"), (
-        f"loading the example workflows failed (rc {run.returncode}); screenshots in {out}\n"
-        f"stdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}\nreports:\n"
-        + json.dumps(result.get("workflows", []), indent=1)[-4000:]
-    )
+    passed, result, report = run_check("panel_layout_browser.mjs", server, tmp_path / "browser", "--workflows",
+                                       str(listing))
+    assert passed, report + "\nreports:\n" + json.dumps(result.get("workflows", []), indent=1)[-4000:]
     assert [r["name"] for r in result["workflows"]] == [p.name for p in workflows]
 
 
 def test_hand_written_layout_works_without_the_editor(server):
     layout = json.dumps({"characters": [[0.05, 0.1, 0.45, 0.95], {"box": [0.55, 0.1, 0.95, 0.95], "name": "B"}],
                          "dialogs": [[0.6, 0.0, 1.0, 0.3]]})
-    entry = _queue(server, _layout_prompt(layout))
+    entry = queue(server, _layout_prompt(layout))
     assert entry["status"]["status_str"] == "success", entry["status"]
 
 
@@ -309,7 +206,7 @@ def test_hand_written_layout_works_without_the_editor(server):
     ],
 )
 def test_bad_layout_is_a_clear_node_error(server, layout, message):
-    entry = _queue(server, _layout_prompt(layout))
+    entry = queue(server, _layout_prompt(layout))
     assert entry["status"]["status_str"] == "error"
     errors = [data for event, data in entry["status"]["messages"] if event == "execution_error"]
     assert errors and errors[0]["node_type"] == "DiffSenseiPanelLayout", entry["status"]
