@@ -80,7 +80,8 @@ class DiffSenseiLetterBubbles(io.ComfyNode):
                                        "models/fonts folder first, then system fonts). 'default' is Pillow's bundled "
                                        "Latin font."),
                 io.Int.Input("font_size", default=32, min=4, max=512,
-                             tooltip="Largest font size (px); each bubble takes the largest size ≤ this that fits."),
+                             tooltip="Largest font size (px); each bubble takes the largest size ≤ this that fits "
+                                     "(or, with same_font_size, all bubbles take the largest size at which all fit)."),
                 io.Int.Input("min_font_size", default=10, min=1, max=512,
                              tooltip="Smallest font size in pixels before 'overflow' decides."),
                 io.Combo.Input("overflow", options=["error", "shrink"], default="error",
@@ -88,13 +89,18 @@ class DiffSenseiLetterBubbles(io.ComfyNode):
                                        "shrink below the minimum (down to 6 px) with a warning."),
                 io.Int.Input("outline_width", default=3, min=0, max=64,
                              tooltip="Bubble outline width in pixels (0 = no outline)."),
+                io.Boolean.Input("same_font_size", default=False, optional=True,
+                                 tooltip="Off: each bubble gets the largest size that fits it. On: every bubble of "
+                                         "the image (the whole page with a page) gets one size, the largest at which "
+                                         "all of them fit, as lettering in a printed manga looks."),
             ],
             outputs=[io.Image.Output(tooltip="The images with lettered bubbles.")],
         )
 
     @classmethod
     def execute(cls, image: torch.Tensor, texts: str, shape: str, writing: str, font: str, font_size: int,
-                min_font_size: int, overflow: str, outline_width: int, page=None, layout=None) -> io.NodeOutput:
+                min_font_size: int, overflow: str, outline_width: int, same_font_size: bool = False, page=None,
+                layout=None) -> io.NodeOutput:
         if (page is None) == (layout is None):
             got = "both are connected" if page is not None else "neither is connected"
             raise LetteringError(
@@ -131,7 +137,7 @@ class DiffSenseiLetterBubbles(io.ComfyNode):
             progress.update(1)
 
         style = LetterStyle(writing=writing, max_font_size=font_size, min_font_size=min_font_size, overflow=overflow,
-                            outline=float(outline_width))
+                            outline=float(outline_width), same_size=same_font_size)
         try:
             tiles = render_tiles(width, height, specs, chain, style, on_bubble=step)
         except MissingGlyphsError as err:

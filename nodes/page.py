@@ -10,11 +10,13 @@ import comfy.model_management as mm
 import comfy.utils
 import torch
 from comfy_api.latest import io
+from comfy_execution.graph_utils import ExecutionBlocker
 
 from ..diffsensei_core.errors import DiffSenseiError, LayoutError
 from ..diffsensei_core.layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP
+from ..diffsensei_core.page.cast import cast_indices
 from ..diffsensei_core.page.compose import FITS, compose_page, parse_colour
-from ..diffsensei_core.page.layout import DIRECTIONS, GENERATION_SCALE, MAX_PANELS, PageLayout, parse_page
+from ..diffsensei_core.page.layout import DIRECTIONS, GENERATION_SCALE, MAX_PANELS, PageLayout, PagePanel, parse_page
 from ..diffsensei_core.page.presets import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_PRESET,
@@ -23,7 +25,7 @@ from ..diffsensei_core.page.presets import (
     mm_to_px,
     page_size_px,
 )
-from .sockets import Layout, Page
+from .sockets import Characters, EncodedCharacters, Layout, Page
 
 log = logging.getLogger("diffsensei")
 CATEGORY = "DiffSensei/page"
@@ -72,8 +74,10 @@ class DiffSenseiPageLayout(io.ComfyNode):
                 io.String.Input(
                     "page", multiline=True, default=EXAMPLE,
                     tooltip='JSON: {"panels": [{"box": [x1,y1,x2,y2] (relative to the page, custom preset only), '
-                            '"characters": [[x1,y1,x2,y2], …], "dialogs": [[…]], "prompt": "…"}, …]}; character '
-                            "and dialog boxes are relative to their panel, as on the Panel layout node.",
+                            '"characters": [[x1,y1,x2,y2], …], "dialogs": [[…]], "cast": [2], "prompt": "…"}, …]}; '
+                            "character and dialog boxes are relative to their panel, as on the Panel layout node. "
+                            '"cast" (optional) names the characters the panel\'s boxes show, in box order (1 = the '
+                            "first reference image); without it a panel shows every character.",
                 ),
             ],
             outputs=[Page.Output(tooltip="The page: panels in reading order, for Page → panel layouts, Compose page "
@@ -105,7 +109,8 @@ class DiffSenseiPagePanels(io.ComfyNode):
             description=(
                 "One DiffSensei panel layout and one empty LATENT per panel, in reading order, as lists: the "
                 "nodes downstream (Apply, KSampler, VAE Decode) run once per panel. Each panel is generated at its "
-                "final shape: its aspect ratio at about scale² pixels, in multiples of 8."
+                "final shape: its aspect ratio at about scale² pixels, in multiples of 8. With characters connected, "
+                "it also gives each panel its own characters: those its \"cast\" names, in box order."
             ),
             inputs=[
                 Page.Input("page", tooltip="The page from DiffSensei: Page layout."),
@@ -117,6 +122,11 @@ class DiffSenseiPagePanels(io.ComfyNode):
                              tooltip="-1: every panel (lists); k: only panel k (0 = first in reading order), e.g. "
                                      "to redo one panel."),
                 io.Int.Input("batch_size", default=1, min=1, max=64, tooltip="Latents per panel."),
+                Characters.Input("characters", optional=True,
+                                 tooltip="Optional: every character of the page, from Encode Characters (1 = the "
+                                         "first reference image). The 'characters' output then gives each panel the "
+                                         "ones its \"cast\" names (default: all); connect that to Apply. Put MLLM "
+                                         "Adapt Characters after this node, not before."),
             ],
             outputs=[
                 Layout.Output("layout", tooltip="Per panel: its layout at the generation size (a list).",
@@ -126,11 +136,15 @@ class DiffSenseiPagePanels(io.ComfyNode):
                 io.String.Output("prompt", tooltip="Per panel: its \"prompt\" from the page JSON, or empty (a list).",
                                  is_output_list=True),
                 io.Int.Output("count", tooltip="How many panels are in the lists."),
+                Characters.Output("panel_characters", display_name="characters", is_output_list=True,
+                                  tooltip="Per panel: the characters its boxes show, in box order (a list); needs "
+                                          "the 'characters' input."),
             ],
         )
 
     @classmethod
-    def execute(cls, page: PageLayout, scale: int, panel_index: int, batch_size: int) -> io.NodeOutput:
+    def execute(cls, page: PageLayout, scale: int, panel_index: int, batch_size: int,
+                characters: EncodedCharacters | None = None) -> io.NodeOutput:
         panels = list(page.panels)
         if panel_index >= len(panels):
             raise LayoutError(
@@ -139,6 +153,7 @@ class DiffSenseiPagePanels(io.ComfyNode):
             )
         if panel_index >= 0:
             panels = [panels[panel_index]]
+        casts = panel_characters(panels, characters)
         layouts, latents = [], []
         for panel in panels:
             layout = panel.panel_layout(scale)
@@ -147,7 +162,35 @@ class DiffSenseiPagePanels(io.ComfyNode):
             latents.append({"samples": torch.zeros(batch_size, 4, h, w, device=mm.intermediate_device())})
             log.info("panel %d: %d×%d px on the page → generated at %d×%d", panel.index + 1, panel.width,
                      panel.height, layout.width, layout.height)
-        return io.NodeOutput(layouts, latents, [p.prompt for p in panels], len(panels))
+        return io.NodeOutput(layouts, latents, [p.prompt for p in panels], len(panels), casts)
+
+
+def panel_characters(panels: list[PagePanel], characters: EncodedCharacters | None) -> list | ExecutionBlocker:
+    """Each panel's subset of the page's characters (features sliced to its cast, in box order)."""
+    name = "DiffSensei: Page → panel layouts"
+    if characters is None:
+        return ExecutionBlocker(
+            f"{name}, output 'characters': the input 'characters' is not connected, so there are no per-panel "
+            "characters; connect Encode Characters (all characters of the page) to its 'characters' input."
+        )
+    if characters.adapted_tokens is not None:
+        raise DiffSenseiError(
+            f"{name}, input 'characters': these characters carry MLLM-adapted tokens, made from one prompt for the "
+            "whole cast, which cannot be split per panel; expected characters from Encode Characters. Connect "
+            "Encode Characters here, and put MLLM Adapt Characters after this node, fed with its per-panel "
+            "'characters' and 'prompt' outputs, so the MLLM reads each panel's own prompt and cast."
+        )
+    subsets = []
+    for panel in panels:
+        try:
+            indices = cast_indices(panel.cast, len(panel.characters), characters.count, f"panel {panel.index + 1}")
+        except LayoutError as err:
+            raise LayoutError(f"{name}, inputs 'page' and 'characters': {err}") from None
+        index = torch.tensor(indices, dtype=torch.long, device=characters.clip.device)
+        subsets.append(EncodedCharacters(clip=characters.clip.index_select(0, index),
+                                         magi=characters.magi.index_select(0, index.to(characters.magi.device))))
+        log.info("panel %d shows character(s) %s", panel.index + 1, [i + 1 for i in indices] or "none")
+    return subsets
 
 
 class DiffSenseiComposePage(io.ComfyNode):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import comfy.model_management as mm
 import comfy.utils
 import folder_paths
+from comfy.cli_args import args
 from comfy_api.latest import io, ui
 
 from ..diffsensei_core.errors import DiffSenseiError
@@ -36,7 +38,8 @@ class DiffSenseiExportPages(io.ComfyNode):
             description=(
                 "Saves pages in ComfyUI's output folder: one PNG per page, and/or a CBZ comic archive (pages in "
                 "reading order + ComicInfo.xml, marked right-to-left for manga) and/or a PDF with one page per image "
-                "at the page's dpi. Connect a list or batch of composed pages to export a chapter."
+                "at the page's dpi. Connect a list or batch of composed pages to export a chapter. The PNGs carry the "
+                "workflow, as Save Image's do (unless ComfyUI runs with --disable-metadata)."
             ),
             is_input_list=True,
             is_output_node=True,
@@ -86,7 +89,7 @@ class DiffSenseiExportPages(io.ComfyNode):
         folder = Path(folder)
         results, written = [], []
         if png[0]:
-            for path in write_pngs(images, folder, stem, dots):
+            for path in write_pngs(images, folder, stem, dots, png_metadata(cls.hidden)):
                 results.append(ui.SavedResult(path.name, subfolder, io.FolderType.output))
                 written.append(path)
         if cbz[0]:
@@ -96,6 +99,19 @@ class DiffSenseiExportPages(io.ComfyNode):
         for path in written:
             log.info("%s: wrote %s", NAME, path)
         return io.NodeOutput(ui=ui.SavedImages(results) if results else None)
+
+
+def png_metadata(hidden) -> dict[str, str]:
+    """The PNG text chunks Save Image writes: "prompt" (the API prompt) and each extra_pnginfo entry ("workflow",
+    the editor graph), as JSON; none with --disable-metadata."""
+    if args.disable_metadata or hidden is None:
+        return {}
+    text = {}
+    if hidden.prompt is not None:
+        text["prompt"] = json.dumps(hidden.prompt)
+    for key, value in (hidden.extra_pnginfo or {}).items():
+        text[key] = json.dumps(value)
+    return text
 
 
 NODES = [DiffSenseiExportPages]

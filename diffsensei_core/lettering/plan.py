@@ -21,10 +21,11 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import LetteringError
 from ..layout import PanelLayout
+from ..page.cast import box_of_character
 from ..page.slots import DialogSlot
 from .bubbles import SHAPES, head_point
 
@@ -132,8 +133,8 @@ def scale_slots(slots: Sequence[DialogSlot], sx: float, sy: float) -> list[Dialo
     def scale(box):
         return None if box is None else (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
 
-    return [DialogSlot(scale(s.box), tuple(scale(c) for c in s.characters), s.panel, scale(s.panel_box))
-            for s in slots]
+    return [replace(s, box=scale(s.box), characters=tuple(scale(c) for c in s.characters),
+                    panel_box=scale(s.panel_box)) for s in slots]
 
 
 def plan_bubbles(lines: Sequence[TextLine], slots: Sequence[DialogSlot], default_shape: str) -> list[BubbleSpec]:
@@ -165,14 +166,18 @@ def _tail_target(line: TextLine, slot: DialogSlot) -> tuple[float, float] | None
         return None
     if line.target is not None:
         count = len(slot.characters)
-        if line.target > count:
-            choices = f"1..{count}, " if count else ""
+        box = box_of_character(slot.cast, line.target, count)
+        if box is None:
+            if slot.cast is None:
+                has, choices = f"has {count} character box(es)", f"1..{count}, " if count else ""
+            else:
+                has = f"shows character(s) {list(slot.cast)} (its \"cast\")" if slot.cast else "shows no character"
+                choices = f"{', '.join(map(str, slot.cast))} or " if slot.cast else ""
             raise LetteringError(
                 f"texts line {line.number} points its tail at character {line.target}, but its panel "
-                f"(panel {slot.panel + 1}) has {count} character box(es); use {choices}0 for no tail, "
-                "or no number for the nearest character."
+                f"(panel {slot.panel + 1}) {has}; use {choices}0 for no tail, or no number for the nearest character."
             )
-        return head_point(slot.characters[line.target - 1])
+        return head_point(slot.characters[box])
     if not slot.characters:
         return None
     cx, cy = (slot.box[0] + slot.box[2]) / 2, (slot.box[1] + slot.box[3]) / 2

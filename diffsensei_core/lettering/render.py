@@ -7,6 +7,7 @@ bubbles are returned unchanged. Rendering is deterministic.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,18 +20,23 @@ from ..page.slots import DialogSlot
 from .bubbles import bubble_masks, text_area
 from .fonts import FontChain
 from .plan import BubbleSpec, parse_texts, plan_bubbles
-from .text import TextFitError, TextLayout, fit_text, resolve_direction
+from .text import SHRINK_FLOOR, TextFitError, TextLayout, fit_text, layout_at_size, resolve_direction
+
+log = logging.getLogger("diffsensei")
 
 
 @dataclass(frozen=True)
 class LetterStyle:
-    """How bubbles are lettered. Sizes in pixels; overflow "error" or "shrink" (below min_font_size, warned)."""
+    """How bubbles are lettered. Sizes in pixels; overflow "error" or "shrink" (below min_font_size, warned);
+    same_size: every bubble of the image at one font size (the largest at which all fit) instead of each at its own.
+    """
 
     writing: str = "auto"
     max_font_size: int = 32
     min_font_size: int = 10
     overflow: str = "error"
     outline: float = 3.0
+    same_size: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,11 +59,45 @@ def layout_text(spec: BubbleSpec, chain: FontChain, style: LetterStyle) -> TextL
         raise TextFitError(f"texts line {spec.line}: {err}") from None
 
 
+def layout_texts(specs: Sequence[BubbleSpec], chain: FontChain, style: LetterStyle) -> list[TextLayout]:
+    """Every spec's text fitted into its bubble: each at its own largest size, or with ``style.same_size`` all at
+    the largest size at which every one fits (words cut only at or below min_font_size, as for one bubble)."""
+    alone = [layout_text(spec, chain, style) for spec in specs]
+    lettered = [k for k, spec in enumerate(specs) if spec.text.strip()]
+    if not style.same_size or not lettered:
+        return alone
+    start = min(alone[k].size for k in lettered)
+    floor = min(style.min_font_size, SHRINK_FLOOR) if style.overflow == "shrink" else style.min_font_size
+    for size in range(start, floor - 1, -1):
+        layouts, cut = list(alone), []
+        for k in range(len(specs)):
+            if alone[k].size == size:
+                continue
+            area = text_area(specs[k].shape, specs[k].slot.box, style.outline)
+            direction = resolve_direction(specs[k].text, style.writing)
+            layouts[k] = layout_at_size(specs[k].text, area, chain, direction=direction, size=size)
+            if layouts[k] is None and size <= style.min_font_size:
+                layouts[k] = layout_at_size(specs[k].text, area, chain, direction=direction, size=size, split=True)
+                cut.append(specs[k].line)
+            if layouts[k] is None:
+                break
+        else:
+            if cut:
+                log.warning("one font size for all bubbles (%d px): texts line(s) %s broken inside a word to fit.",
+                            size, cut)
+            log.info("lettering: one font size for all %d bubbles: %d px", len(lettered), size)
+            return layouts
+    raise TextFitError(
+        f"no single font size from {start} down to {floor} px fits every bubble, although each fits alone; turn "
+        "off same_font_size (one size for all bubbles), make the dialog boxes bigger or shorten the longest texts."
+    )
+
+
 def render_tiles(width: int, height: int, specs: Sequence[BubbleSpec], chain: FontChain, style: LetterStyle,
                  on_bubble: Callable[[], None] | None = None) -> list[Tile]:
     """One tile per visible bubble of a width × height image; glyphs are checked for every text first."""
     chain.check("".join(s.text for s in specs))
-    layouts = [layout_text(spec, chain, style) for spec in specs]
+    layouts = layout_texts(specs, chain, style)
     tiles = []
     for spec, layout in zip(specs, layouts, strict=True):
         clip = (0, 0, width, height)

@@ -234,7 +234,7 @@ def fit_text(text: str, rect: Box, typesetter: Typesetter, *, direction: str, ma
         raise LetteringError(f"overflow must be 'error' or 'shrink'; got {overflow!r}.")
     if not 1 <= min_size <= max_size:
         raise LetteringError(f"font sizes must satisfy 1 ≤ min ≤ max; got min {min_size}, max {max_size}.")
-    area = (math.ceil(rect[0]), math.ceil(rect[1]), math.floor(rect[2]), math.floor(rect[3]))
+    area = _pixel_area(rect)
     if not text.strip():
         return TextLayout(max_size, direction, (), ())
     layout_at = _horizontal if direction == "horizontal" else _vertical
@@ -263,6 +263,22 @@ def fit_text(text: str, rect: Box, typesetter: Typesetter, *, direction: str, ma
         f"more room even at {smallest} px. Make the dialog box bigger, shorten the text or lower the minimum "
         "font size" + (", or set overflow to 'shrink'." if overflow == "error" else ".")
     )
+
+
+def layout_at_size(text: str, rect: Box, typesetter: Typesetter, *, direction: str, size: int,
+                   split: bool = False) -> TextLayout | None:
+    """``text`` laid out inside ``rect`` at exactly ``size`` px (words cut only when ``split``), or None when it
+    does not fit there. Nothing is logged: the caller decides what a cut word is worth a warning."""
+    if direction not in ("horizontal", "vertical"):
+        raise LetteringError(f"direction must be 'horizontal' or 'vertical'; got {direction!r}.")
+    if not text.strip():
+        return TextLayout(size, direction, (), ())
+    layout_at = _horizontal if direction == "horizontal" else _vertical
+    return layout_at(clusters(text.strip()), _pixel_area(rect), typesetter, size, split)
+
+
+def _pixel_area(rect: Box) -> tuple[int, int, int, int]:
+    return (math.ceil(rect[0]), math.ceil(rect[1]), math.floor(rect[2]), math.floor(rect[3]))
 
 
 def _preview(text: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from ..errors import DiffSenseiError
 
@@ -53,13 +54,21 @@ def _check(pages: Sequence[Image.Image]) -> None:
         raise DiffSenseiError("there are no pages to export; connect at least one page image.")
 
 
-def write_pngs(pages: Sequence[Image.Image], folder: Path, stem: str, dpi: int) -> list[Path]:
+def write_pngs(pages: Sequence[Image.Image], folder: Path, stem: str, dpi: int,
+               text: Mapping[str, str] | None = None) -> list[Path]:
+    """One PNG per page; ``text``: tEXt chunks written into every file (e.g. ComfyUI's "prompt" and "workflow"
+    JSON, so dropping a page onto ComfyUI loads the workflow that made it)."""
     _check(pages)
     folder.mkdir(parents=True, exist_ok=True)
+    info = None
+    if text:
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
     paths = []
     for page, name in zip(pages, page_names(len(pages), stem), strict=True):
         path = folder / name
-        page.save(path, format="PNG", dpi=(dpi, dpi), compress_level=4)
+        page.save(path, format="PNG", dpi=(dpi, dpi), compress_level=4, pnginfo=info)
         paths.append(path)
     return paths
 

@@ -7,6 +7,7 @@ The page JSON (the Page layout node's ``page`` widget) is::
                  "border": 6,                        # optional border width in page pixels
                  "characters": [[x1, y1, x2, y2]],   # DiffSensei boxes, relative to the panel's rectangle
                  "dialogs": [[x1, y1, x2, y2]],
+                 "cast": [2],                        # optional: the characters its boxes show (default: all)
                  "prompt": "..."}, ...],             # optional per-panel text
      "width": 2150, "height": 3035, "dpi": 300, "direction": "rtl", "margin": 94, "gutter": 35, "border": 6,
      "preset": "custom (drawn panels)"}              # page keys optional; given twice they must agree
@@ -34,6 +35,7 @@ from ..layout import (
     make_layout,
     normalise_box,
 )
+from .cast import Cast, parse_cast
 from .geometry import (
     Point,
     bounding_rect,
@@ -59,7 +61,7 @@ MIN_PANEL_SIDE = 8  # page pixels
 OVERLAP_TOLERANCE = 0.01  # of the smaller panel's area; more is an error unless one panel holds the other
 EDGE_TOLERANCE = 0.005  # relative; coordinates this far outside the page are clamped with a warning
 PAGE_KEYS = ("width", "height", "dpi", "direction", "margin", "gutter", "border", "preset")
-PANEL_KEYS = {"box", "polygon", "border", "characters", "dialogs", "prompt", "index"}
+PANEL_KEYS = {"box", "polygon", "border", "characters", "dialogs", "cast", "prompt", "index"}
 EXAMPLE_PANEL = '{"box": [0.05, 0.05, 0.95, 0.5], "characters": [[0.1, 0.2, 0.5, 1.0]], "dialogs": [[0.7, 0, 1, 0.3]]}'
 
 
@@ -70,6 +72,8 @@ class PagePanel:
     rect: (x1, y1, x2, y2) page pixels (the bounding rectangle of ``polygon`` when there is one);
     polygon: None for a rectangle, else the convex outline, clockwise, in page pixels;
     characters/dialogs: boxes relative to ``rect`` (0..1), as in a panel layout;
+    cast: the character numbers (1-based) its character boxes show, in box order, or None for every character
+    (see ``cast.py``);
     parent: reading index of the panel an inset lies inside, or None.
     """
 
@@ -81,6 +85,7 @@ class PagePanel:
     dialogs: tuple[Box, ...] = ()
     prompt: str = ""
     parent: int | None = None
+    cast: Cast | None = None
 
     @property
     def width(self) -> int:
@@ -133,7 +138,7 @@ class PageLayout:
             panel_box = tuple(float(c) for c in panel.rect)
             for dialog in panel.dialogs:
                 slots.append(DialogSlot(box=panel.to_page(dialog), characters=characters, panel=panel.index,
-                                        panel_box=panel_box))
+                                        panel_box=panel_box, cast=panel.cast))
         return slots
 
     def panel_layouts(self, scale: int = GENERATION_SCALE) -> list[PanelLayout]:
@@ -151,6 +156,8 @@ class PageLayout:
             entry["border"] = p.border
             entry["characters"] = [list(b) for b in p.characters]
             entry["dialogs"] = [list(b) for b in p.dialogs]
+            if p.cast is not None:
+                entry["cast"] = list(p.cast)
             if p.prompt:
                 entry["prompt"] = p.prompt
             panels.append(entry)
@@ -293,6 +300,7 @@ def build_page(
                         for i, b in enumerate(_list(entry.get("dialogs", []), what, "dialogs")))
         if len(characters) + len(dialogs) > MAX_BOXES:
             raise LayoutError(f"{what} has {len(characters) + len(dialogs)} boxes; at most {MAX_BOXES} fit.")
+        cast = parse_cast(entry.get("cast"), len(characters), what)
         prompt = entry.get("prompt", "")
         if not isinstance(prompt, str):
             raise LayoutError(f'{what}: "prompt" must be text; got {prompt!r}.')
@@ -304,7 +312,7 @@ def build_page(
             rect=rects[n], index=k, border=panel_border,
             polygon=tuple((int(x), int(y)) for x, y in polygon) if polygon is not None else None,
             characters=characters, dialogs=dialogs, prompt=prompt,
-            parent=None if parents[n] is None else position[parents[n]],
+            parent=None if parents[n] is None else position[parents[n]], cast=cast,
         ))
     return PageLayout(width, height, dpi, direction, margin, gutter, border, tuple(result))
 

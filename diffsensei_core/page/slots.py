@@ -14,10 +14,13 @@ class DialogSlot:
     box: the dialog box (DiffSensei leaves it blank for the bubble);
     characters: the character boxes of the same panel, in their layout order (tail targets: index 0 = character 1);
     panel: reading index of the panel the slot belongs to (0 for a single panel);
-    panel_box: that panel's rectangle, or None when the image is the panel itself (the bubble must stay inside it).
+    panel_box: that panel's rectangle, or None when the image is the panel itself (the bubble must stay inside it);
+    cast: the character numbers the character boxes show, in box order (a page panel's "cast"), or None when box k
+    shows character k.
     """
 
     box: Box
     characters: tuple[Box, ...] = ()
     panel: int = 0
     panel_box: Box | None = None
+    cast: tuple[int, ...] | None = None

@@ -49,8 +49,8 @@ def test_bad_prefixes_are_explained(texts, match):
 CHARS = ((0, 50, 40, 100), (60, 50, 100, 100))
 
 
-def slot(box=(0, 0, 50, 30), characters=CHARS, panel=0):
-    return DialogSlot(box, characters, panel)
+def slot(box=(0, 0, 50, 30), characters=CHARS, panel=0, cast=None):
+    return DialogSlot(box, characters, panel, cast=cast)
 
 
 def test_more_texts_than_boxes_is_an_error_with_the_counts():
@@ -81,6 +81,17 @@ def test_tail_to_a_missing_character_is_an_error():
     assert plan_bubbles([TextLine(1, "hi")], [slot(characters=())], "oval")[0].tail_to is None
 
 
+def test_tail_numbers_are_character_numbers_on_a_panel_with_a_cast():
+    cast_slot = slot(cast=(3, 1))  # box 1 shows character 3, box 2 character 1
+    specs = plan_bubbles(parse_texts("1: a\n3: b"), [cast_slot, cast_slot], "oval")
+    assert [s.tail_to for s in specs] == [head_point(CHARS[1]), head_point(CHARS[0])]
+    with pytest.raises(LetteringError, match=r"character 2, but its panel \(panel 1\) shows character\(s\) \[3, 1\] "
+                                             r'\(its "cast"\); use 3, 1 or 0 for no tail'):
+        plan_bubbles(parse_texts("2: c"), [cast_slot], "oval")
+    with pytest.raises(LetteringError, match=r"shows no character; use 0 for no tail"):
+        plan_bubbles(parse_texts("1: c"), [slot(characters=(), cast=())], "oval")
+
+
 def test_unknown_default_shape_is_rejected():
     with pytest.raises(LetteringError, match="default bubble shape"):
         plan_bubbles([], [], "heart")
@@ -101,3 +112,4 @@ def test_page_slots_follow_the_image_size():
     (scaled,) = scale_slots([page_slot], 0.5, 2.0)
     assert scaled == DialogSlot((5, 40, 15, 80), ((0, 0, 5, 20),), 2, (0, 0, 50, 200))
     assert scale_slots([page_slot], 1, 1) == [page_slot]
+    assert scale_slots([DialogSlot((0, 0, 4, 4), cast=(2,))], 2, 2)[0].cast == (2,), "the cast goes along"

@@ -21,9 +21,17 @@ from PIL import Image
 from diffsensei_core.errors import InputShapeError
 from diffsensei_core.lettering.bubbles import SHAPES, bubble_masks, head_point, text_area
 from diffsensei_core.lettering.fonts import FontChain, MissingGlyphsError, discover_faces, pillow_face
-from diffsensei_core.lettering.plan import parse_texts, plan_bubbles
-from diffsensei_core.lettering.render import LetterStyle, _text_mask, apply_tiles, letter, render_tiles
-from diffsensei_core.lettering.text import TextFitError, fit_text, is_cjk
+from diffsensei_core.lettering.plan import BubbleSpec, parse_texts, plan_bubbles
+from diffsensei_core.lettering.render import (
+    LetterStyle,
+    _text_mask,
+    apply_tiles,
+    layout_text,
+    layout_texts,
+    letter,
+    render_tiles,
+)
+from diffsensei_core.lettering.text import TextFitError, fit_text, is_cjk, layout_at_size
 from diffsensei_core.page.slots import DialogSlot
 
 GOLDEN = Path(__file__).with_name("golden_lettering")
@@ -213,3 +221,76 @@ def test_real_font_ink_never_leaves_the_text_area(words, w, h, vertical, size):
     if len(xs):
         assert xs.min() >= np.ceil(area[0]) and xs.max() + 1 <= np.floor(area[2])
         assert ys.min() >= np.ceil(area[1]) and ys.max() + 1 <= np.floor(area[3])
+
+
+# ------------------------------------------------------------------------------------ one font size for all bubbles
+
+def test_same_font_size_takes_the_largest_size_every_bubble_fits():
+    slots = [DialogSlot((10, 10, 150, 90)), DialogSlot((170, 10, 310, 90)), DialogSlot((10, 120, 150, 200))]
+    specs = plan_bubbles(parse_texts("Hi!\nWhere were you all night long, tell me?\n-\nOk."), slots + slots[:1],
+                         "oval")
+    style = LetterStyle(max_font_size=40, min_font_size=6)
+    alone = layout_texts(specs, CHAIN, style)
+    assert alone == [layout_text(s, CHAIN, style) for s in specs], "off: each bubble at its own size"
+    assert len({layout.size for layout in alone}) > 1
+    same = layout_texts(specs, CHAIN, LetterStyle(max_font_size=40, min_font_size=6, same_size=True))
+    assert {layout.size for layout in same} == {min(layout.size for layout in alone)} == {same[1].size}
+    assert same[1] == alone[1], "the bubble that needs the smallest size keeps its own layout"
+    tiles = render_tiles(320, 240, specs, CHAIN, LetterStyle(max_font_size=40, min_font_size=6, same_size=True))
+    assert [t.layout for t in tiles] == same
+
+
+def test_same_font_size_ignores_empty_bubbles_and_says_when_no_size_fits(monkeypatch):
+    specs = plan_bubbles(parse_texts("Hello there\n\\ "), [DialogSlot((10, 10, 150, 90))] * 2, "oval")
+    style = LetterStyle(max_font_size=30, min_font_size=6, same_size=True)
+    first, empty = layout_texts(specs, CHAIN, style)
+    assert first == layout_text(specs[0], CHAIN, style) and empty.items == () and empty.size == first.size
+    two = plan_bubbles(parse_texts("Hello there\nHi"), [DialogSlot((10, 10, 150, 90))] * 2, "oval")
+    from diffsensei_core.lettering import render
+
+    monkeypatch.setattr(render, "layout_at_size", lambda *args, **kwargs: None)  # a font that fits only alone
+    with pytest.raises(TextFitError, match=r"no single font size from \d+ down to 6 px fits every bubble.*"
+                                           r"same_font_size"):
+        layout_texts(two, CHAIN, style)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=bool(os.environ.get("CI")))
+@given(bubbles=st.lists(st.tuples(st.lists(st.text(alphabet="AWjgfy().,!?' qpQ", min_size=1, max_size=8), min_size=1,
+                                           max_size=8),
+                                  st.integers(40, 200), st.integers(30, 120), st.sampled_from(SHAPES)),
+                        min_size=1, max_size=4),
+       vertical=st.booleans(), overflow=st.sampled_from(["error", "shrink"]), top=st.integers(10, 40))
+def test_same_font_size_never_overflows(bubbles, vertical, overflow, top):
+    specs, x = [], 0
+    for k, (words, w, h, shape) in enumerate(bubbles):
+        slot = DialogSlot((x + 0.5, 2.25, x + 0.5 + w, 2.25 + h))
+        specs.append(BubbleSpec(slot, " ".join(words), shape, None, k + 1))
+        x += w + 10
+    base = dict(writing="vertical" if vertical else "horizontal", max_font_size=top, min_font_size=8,
+                overflow=overflow, outline=2.0)
+    try:
+        alone = layout_texts(specs, CHAIN, LetterStyle(**base))
+    except TextFitError:
+        with pytest.raises(TextFitError):
+            layout_texts(specs, CHAIN, LetterStyle(**base, same_size=True))
+        return
+    same = layout_texts(specs, CHAIN, LetterStyle(**base, same_size=True))
+    size = same[0].size
+    assert all(layout.size == size for layout in same), "one size for every bubble"
+    assert size <= min(layout.size for layout in alone)
+    if size < min(layout.size for layout in alone):  # the largest common size: one bubble fails one size up
+        def fails(spec, direction):
+            area = text_area(spec.shape, spec.slot.box, 2.0)
+            return all(layout_at_size(spec.text, area, CHAIN, direction=direction, size=size + 1, split=split) is None
+                       for split in ({False, size + 1 <= 8}))
+
+        assert any(fails(spec, layout.direction) for spec, layout in zip(specs, same, strict=True))
+    for spec, layout in zip(specs, same, strict=True):
+        x0, y0, x1, y1 = text_area(spec.shape, spec.slot.box, 2.0)
+        assert all(x0 <= p.box[0] and p.box[2] <= x1 and y0 <= p.box[1] and p.box[3] <= y1 for p in layout.items)
+        ink = _text_mask(layout, CHAIN, (0, 0), (int(y1) + 20, int(x1) + 20)) > 0
+        ys, xs = np.nonzero(ink)
+        if len(xs):
+            assert xs.min() >= np.ceil(x0) and xs.max() + 1 <= np.floor(x1)
+            assert ys.min() >= np.ceil(y0) and ys.max() + 1 <= np.floor(y1)

@@ -35,6 +35,16 @@ def test_pngs_keep_order_size_and_dpi(tmp_path):
             assert round(image.info["dpi"][0]) == 300
 
 
+def test_pngs_carry_text_chunks_when_given(tmp_path):
+    text = {"prompt": '{"1": {"class_type": "X"}}', "workflow": '{"nodes": ["日本"]}'}
+    for path in write_pngs(pages(2), tmp_path, "meta", 72, text):
+        with Image.open(path) as image:
+            assert image.text == text
+    (plain,) = write_pngs(pages(1), tmp_path, "plain", 72)
+    with Image.open(plain) as image:
+        assert image.text == {}
+
+
 @pytest.mark.parametrize(("direction", "manga"), [("rtl", "YesAndRightToLeft"), ("ltr", "No")])
 def test_cbz_is_a_zip_of_padded_pngs_with_comicinfo(tmp_path, direction, manga):
     path = write_cbz(pages(3), tmp_path / "book.cbz", direction=direction, title="Ch <1>")

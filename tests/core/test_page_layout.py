@@ -10,6 +10,7 @@ import pytest
 
 from diffsensei_core.errors import LayoutError
 from diffsensei_core.layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE
+from diffsensei_core.page.cast import box_of_character, cast_indices
 from diffsensei_core.page.geometry import overlap_area, reading_order
 from diffsensei_core.page.layout import build_page, generation_size, parse_page
 from diffsensei_core.page.presets import CUSTOM, PAGE_SIZES, PRESETS, page_size_px
@@ -252,3 +253,56 @@ def test_small_overshoot_is_clamped_with_a_warning(caplog):
     page = custom([{"box": [-0.002, 0, 1.003, 1]}])
     assert page.panels[0].rect == (0, 0, B5["width"], B5["height"])
     assert "clamped" in caplog.text
+
+
+# -------------------------------------------------------------------------------------------------- per-panel cast
+
+TWO_BOXES = [[0.05, 0.2, 0.45, 1.0], [0.55, 0.2, 0.95, 1.0]]
+
+
+def test_cast_names_the_characters_of_each_panel_in_box_order():
+    page = build_page(**B5, preset="4 panels (2×2)", panels=[
+        {"characters": [[0.1, 0.2, 0.5, 1]], "dialogs": [[0.6, 0, 1, 0.3]], "cast": [2]},
+        {"characters": TWO_BOXES, "cast": [3, 1]},
+        {"characters": TWO_BOXES},
+        {"cast": []},
+    ])
+    assert [p.cast for p in page.panels] == [(2,), (3, 1), None, ()]
+    assert [cast_indices(p.cast, len(p.characters), 3 if p.cast else 2, "x") for p in page.panels] == [
+        (1,), (2, 0), (0, 1), ()]
+    (slot,) = page.dialog_slots()
+    assert slot.cast == (2,) and len(slot.characters) == 1
+    again = parse_page(page.to_json())
+    assert [p.cast for p in again.panels] == [(2,), (3, 1), None, ()]
+    assert "cast" not in page.to_dict()["panels"][2], "no cast stays no cast"
+
+
+def test_panels_without_boxes_show_nobody_and_default_cast_is_everyone():
+    assert cast_indices(None, 0, 4, "panel 1") == ()
+    assert cast_indices(None, 3, 3, "panel 1") == (0, 1, 2)
+    with pytest.raises(LayoutError, match=r'panel 2 has 1 character box\(es\) and no "cast".*all 2 connected.*'
+                                          r'"cast": \[1\]'):
+        cast_indices(None, 1, 2, "panel 2")
+    with pytest.raises(LayoutError, match=r'panel 3: "cast" \[1, 4\] names character 4 but 3 character\(s\) are '
+                                          r"connected; expected numbers 1..3"):
+        cast_indices((1, 4), 2, 3, "panel 3")
+
+
+@pytest.mark.parametrize(("panel", "match"), [
+    ({"characters": TWO_BOXES, "cast": [1]}, r'panel 1 has 2 character box\(es\) but its "cast" \[1\] names 1 '
+                                             r"character\(s\).*Delete 1 character box"),
+    ({"cast": [1]}, r"has 0 character box\(es\).*Draw 1 more character box"),
+    ({"characters": TWO_BOXES, "cast": [2, 2]}, r"names character 2 more than once"),
+    ({"characters": TWO_BOXES, "cast": [0, 1]}, r'"cast" must list character numbers \(1 = the first'),
+    ({"characters": TWO_BOXES, "cast": "12"}, r'"cast" must list character numbers'),
+    ({"characters": TWO_BOXES, "cast": [1, True]}, r'"cast" must list character numbers'),
+    ({"characters": TWO_BOXES, "cast": [1, 2.0]}, r'"cast" must list character numbers'),
+])
+def test_bad_casts_name_the_panel(panel, match):
+    with pytest.raises(LayoutError, match=match):
+        build_page(**B5, preset="4-koma strip", panels=[panel])
+
+
+def test_box_of_character():
+    assert box_of_character(None, 2, 2) == 1 and box_of_character(None, 3, 2) is None
+    assert box_of_character((3, 1), 1, 2) == 1 and box_of_character((3, 1), 2, 2) is None

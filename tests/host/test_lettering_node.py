@@ -103,6 +103,16 @@ def test_layout_is_scaled_to_a_larger_image(capture, run_prompt):
     assert not mask[int(0.6 * 768):, :].any()
 
 
+def test_same_font_size_letters_every_bubble_at_the_smallest_fitting_size(capture, run_prompt):
+    texts = "Where were you all night long?\n2: Out."
+    each = run_ok(run_prompt, layout_prompt(batch=1, texts=texts, font_size=60))[0]
+    same = run_ok(run_prompt, layout_prompt(batch=1, texts=texts, font_size=60, same_font_size=True))[0]
+    left, right = (slice(0, 140), slice(0, 240)), (slice(0, 120), slice(270, 512))
+    assert torch.equal(each[left], same[left]), "the long text sets the size and keeps its own layout"
+    ink_each, ink_same = ((image[right] < 0.1).all(dim=-1) for image in (each, same))
+    assert 0 < ink_same.sum() < ink_each.sum() * 0.7, "'Out.' is drawn at the long text's smaller size"
+
+
 def test_page_dialog_slots_are_lettered_in_reading_order(capture, run_prompt):
     prompt = {
         "page": {"class_type": "DiffSenseiPageLayout", "inputs": {

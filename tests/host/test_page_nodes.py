@@ -9,7 +9,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import test_sampling
 import torch
+from conftest import import_from_pack
+from unet_calls import case
 
 CALLS: list[tuple[int, int, tuple]] = []
 PAGE_JSON = json.dumps({"panels": [{"characters": [[0.1, 0.2, 0.5, 1]], "dialogs": [[0.6, 0, 1, 0.3]],
@@ -136,6 +139,40 @@ def test_prefix_cannot_leave_the_output_folder(comfy, test_nodes, run_prompt):
     assert (out / image["subfolder"] / image["filename"]).is_file() and image["subfolder"] == "escape"
 
 
+def run_with_workflow(comfy, prompt: dict, workflow: dict):
+    """Like run_prompt, with the editor graph in extra_data as the browser sends it (→ hidden EXTRA_PNGINFO)."""
+    import asyncio
+    import uuid
+
+    from scripts import comfy_session
+
+    prompt_id = uuid.uuid4().hex
+    ok, error, output_ids, _ = asyncio.run(comfy.execution.validate_prompt(prompt_id, prompt, None))
+    assert ok, error
+    executor = comfy.execution.PromptExecutor(comfy_session.FakeServer(), cache_type=comfy.execution.CacheType.CLASSIC)
+    executor.execute(prompt, prompt_id, {"extra_pnginfo": {"workflow": workflow}}, output_ids)
+    return executor, executor.history_result.get("outputs", {})
+
+
+@pytest.mark.parametrize("disabled", [False, True])
+def test_exported_pngs_carry_the_workflow_like_save_image(comfy, test_nodes, monkeypatch, disabled):
+    from comfy.cli_args import args
+    from PIL import Image
+
+    monkeypatch.setattr(args, "disable_metadata", disabled)
+    prompt = page_prompt(export={"cbz": False, "pdf": False})
+    workflow = {"nodes": [{"id": 1, "type": "DiffSenseiExportPages"}], "links": [], "note": "ページ"}
+    executor, outputs = run_with_workflow(comfy, prompt, workflow)
+    assert executor.success, executor.status_messages
+    (image,) = outputs["export"]["images"]
+    with Image.open(Path(comfy.folder_paths.get_output_directory()) / image["subfolder"] / image["filename"]) as png:
+        text = dict(png.text)
+    if disabled:
+        assert text == {}, "--disable-metadata writes none"
+    else:
+        assert json.loads(text["prompt"]) == prompt and json.loads(text["workflow"]) == workflow
+
+
 def test_page_workflow_wires_one_chain_per_panel(comfy):
     from scripts import run_workflow
 
@@ -162,3 +199,140 @@ def test_page_workflow_wires_one_chain_per_panel(comfy):
     assert len(panels) == 4 and all(len(p["characters"]) == len(references) == 2 for p in panels)
     texts = [line for line in letter["inputs"]["texts"].splitlines() if line.strip()]
     assert len(texts) == sum(len(p["dialogs"]) for p in panels), "one line of text per dialog box"
+
+
+# -------------------------------------------------------------------------------------------------- per-panel cast
+
+golden_release = test_sampling.golden_release  # the fixture: the golden tiny release under models/diffsensei
+RECORDED: list[tuple[int, tuple[int, ...], int]] = []
+CAST_PAGE = json.dumps({"panels": [
+    {"box": [0.0, 0.0, 0.5, 1.0], "characters": [[0.1, 0.2, 0.9, 1.0]], "dialogs": [[0, 0, 0.5, 0.2]], "cast": [1]},
+    {"box": [0.5, 0.0, 1.0, 1.0], "characters": [[0.1, 0.2, 0.9, 1.0]], "cast": [2]},
+]})
+
+
+@pytest.fixture(scope="module")
+def cast_nodes(comfy, pack, golden):
+    """Golden inputs (two characters, optionally carrying MLLM-adapted tokens, and the positive and negative
+    conditioning) and a pass-through that records which of the two characters each panel got."""
+    sockets = import_from_pack(pack, "nodes.sockets")
+    data = case(golden, "two_chars")
+    clip, magi = data["clip"][0, :2], data["magi"][0, :2]
+
+    class Golden:
+        RETURN_TYPES = ("DIFFSENSEI_CHARACTERS", "CONDITIONING", "CONDITIONING")
+        FUNCTION = "run"
+        CATEGORY = "testing"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"adapted": ("BOOLEAN", {"default": False})}}
+
+        def run(self, adapted):
+            tokens = torch.zeros(1, 64, 64) if adapted else None
+            positive, negative = ([[data["text"][i : i + 1], {"pooled_output": data["pooled"][i : i + 1]}]]
+                                  for i in (1, 0))
+            return sockets.EncodedCharacters(clip=clip, magi=magi, adapted_tokens=tokens), positive, negative
+
+    class Record:
+        RETURN_TYPES = ("DIFFSENSEI_CHARACTERS",)
+        FUNCTION = "run"
+        CATEGORY = "testing"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"characters": ("DIFFSENSEI_CHARACTERS",), "layout": ("DIFFSENSEI_LAYOUT",)}}
+
+        def run(self, characters, layout):
+            which = tuple(int((magi - row).abs().sum(dim=1).argmin()) + 1 for row in characters.magi)
+            assert torch.equal(characters.clip, clip[[w - 1 for w in which]]), "CLIP rows follow the Magi rows"
+            RECORDED.append((characters.count, which, len(layout.characters)))
+            return (characters,)
+
+    registry = comfy.nodes.NODE_CLASS_MAPPINGS
+    added = {"DSSTestPageGolden": Golden, "DSSTestRecordCharacters": Record}
+    registry.update(added)
+    yield
+    for name in added:
+        registry.pop(name)
+
+
+def cast_prompt(model_name: str | None, *, page: str = CAST_PAGE, adapted: bool = False,
+                connect: bool = True) -> dict:
+    """Page (2 custom panels) → Page → panel layouts (+ characters) → Record → Apply → KSampler → Save Latent."""
+    prompt = {
+        "page": {"class_type": "DiffSenseiPageLayout", "inputs": {
+            "preset": "custom (drawn panels)", "page_size": "A5 (148×210 mm)", "dpi": 50, "direction": "ltr",
+            "margin_mm": 8.0, "gutter_mm": 3.0, "border_mm": 0.5, "page": page}},
+        "golden": {"class_type": "DSSTestPageGolden", "inputs": {"adapted": adapted}},
+        "panels": {"class_type": "DiffSenseiPagePanels", "inputs": {
+            "page": ["page", 0], "scale": 128, "panel_index": -1, "batch_size": 1, "characters": ["golden", 0]}},
+        "record": {"class_type": "DSSTestRecordCharacters", "inputs": {
+            "characters": ["panels", 4], "layout": ["panels", 0]}},
+    }
+    if not connect:
+        del prompt["panels"]["inputs"]["characters"]
+    if model_name is None:
+        prompt["keep"] = {"class_type": "PreviewAny", "inputs": {"source": ["record", 0]}}
+        return prompt
+    prompt.update({
+        "load": {"class_type": "DiffSenseiLoadModel", "inputs": {"model_name": model_name, "weight_dtype": "default"}},
+        "apply": {"class_type": "DiffSenseiApply", "inputs": {
+            "model": ["load", 0], "adapter": ["load", 1], "characters": ["record", 0], "layout": ["panels", 0],
+            "ip_scale": 0.6}},
+        "sample": {"class_type": "KSampler", "inputs": {
+            "model": ["apply", 0], "seed": 1, "steps": 2, "cfg": 5.0, "sampler_name": "euler", "scheduler": "normal",
+            "positive": ["golden", 1], "negative": ["golden", 2], "latent_image": ["panels", 1], "denoise": 1.0}},
+        "save": {"class_type": "SaveLatent", "inputs": {"samples": ["sample", 0], "filename_prefix": "dss/cast"}},
+    })
+    return prompt
+
+
+def test_each_panel_gets_its_cast_through_apply_and_ksampler(comfy, cast_nodes, golden_release, run_prompt):
+    RECORDED.clear()
+    executor, outputs = run_prompt(cast_prompt(golden_release))
+    assert executor.success, executor.status_messages
+    assert RECORDED == [(1, (1,), 1), (1, (2,), 1)], "panel 1 shows character 1 only, panel 2 character 2 only"
+    latents = outputs["save"]["latents"]
+    assert len(latents) == 2, "Apply and KSampler ran once per panel"
+    from safetensors.torch import load_file
+
+    out = Path(comfy.folder_paths.get_output_directory())
+    for entry in latents:
+        latent = load_file(out / entry["subfolder"] / entry["filename"])["latent_tensor"]
+        assert latent.shape[:2] == (1, 4) and torch.isfinite(latent).all()
+
+
+def test_a_panel_without_characters_runs_apply_with_none(comfy, cast_nodes, golden_release, run_prompt):
+    RECORDED.clear()
+    page = json.loads(CAST_PAGE)
+    page["panels"][1] = {"box": [0.5, 0.0, 1.0, 1.0], "dialogs": [[0.1, 0.1, 0.6, 0.4]]}
+    executor, outputs = run_prompt(cast_prompt(golden_release, page=json.dumps(page)))
+    assert executor.success, executor.status_messages
+    assert RECORDED == [(1, (1,), 1), (0, (), 0)]
+    assert len(outputs["save"]["latents"]) == 2
+
+
+@pytest.mark.parametrize(("changes", "pattern"), [
+    ({"adapted": True}, r"DiffSenseiPagePanels: .*input 'characters': these characters carry MLLM-adapted tokens.*"
+                        r"put MLLM Adapt Characters after this node"),
+    ({"page": json.dumps({"panels": [{"box": [0, 0, 0.5, 1], "characters": [[0, 0, 1, 1]]}]})},
+     r'DiffSenseiPagePanels: .*inputs \'page\' and \'characters\': panel 1 has 1 character box\(es\) and no "cast"'),
+    ({"page": json.dumps({"panels": [{"box": [0, 0, 0.5, 1], "characters": [[0, 0, 1, 1]], "cast": [3]}]})},
+     r'panel 1: "cast" \[3\] names character 3 but 2 character\(s\) are connected'),
+    ({"page": json.dumps({"panels": [{"box": [0, 0, 0.5, 1], "cast": [1]}]})},
+     r'DiffSenseiPageLayout: .*panel 1 has 0 character box\(es\) but its "cast" \[1\]'),
+])
+def test_cast_errors_name_the_node_input_and_panel(comfy, cast_nodes, run_prompt, changes, pattern):
+    executor, _ = run_prompt(cast_prompt(None, **changes))
+    assert not executor.success
+    assert re.search(pattern, node_error(executor)), node_error(executor)
+
+
+def test_characters_output_without_the_input_blocks_with_a_message(comfy, cast_nodes, run_prompt, fake_server):
+    RECORDED.clear()
+    run_prompt(cast_prompt(None, connect=False))
+    errors = [m for name, m in fake_server.messages if name == "execution_error"]
+    assert RECORDED == [] and errors, fake_server.messages
+    assert errors[0]["node_type"] == "DSSTestRecordCharacters"
+    assert "input 'characters' is not connected" in errors[0]["exception_message"]
