@@ -22,7 +22,7 @@ import torch
 from common import build_unet, median, pack_module, parser, print_table, setup, synchronize, write_json
 
 from scripts import demo_nodes
-from scripts.tiny_text_encoders import _randomise, tiny_sdxl_clip
+from scripts.tiny_text_encoders import randomise_weights, tiny_sdxl_clip
 
 
 def real_size_clip(dtype: torch.dtype):
@@ -33,7 +33,7 @@ def real_size_clip(dtype: torch.dtype):
 
     target = comfy.supported_models_base.ClipTarget(comfy.sdxl_clip.SDXLTokenizer, comfy.sdxl_clip.SDXLClipModel)
     clip = comfy.sd.CLIP(target=target, model_options={"dtype": dtype})
-    _randomise(clip.cond_stage_model, 0)
+    randomise_weights(clip.cond_stage_model, 0)
     return clip
 
 

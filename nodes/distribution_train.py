@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 
 import comfy.model_management as mm
@@ -67,8 +68,9 @@ def _remove_wrappers(patcher) -> None:
 
 
 class UNetDenoiseLoss:
-    """``loss(hidden (M, L, D), pooled (M, P), generator)``: B reference latents (B = images_per_step), one noise and
-    one σ per image, each repeated for the M sampled conditionings; MSE of the predicted vs the true noise."""
+    """``loss(hidden (B·M, L, D), pooled (B·M, P), generator)``: B reference latents (B = images_per_step), one noise
+    and one σ per image, each repeated for its own M sampled conditionings (rows b·M … b·M + M − 1 belong to image b,
+    independent draws per image as in the paper's code); MSE of the predicted vs the true noise."""
 
     def __init__(self, unet, latents: torch.Tensor, *, images_per_step: int, width: int, height: int):
         self.base = unet.model
@@ -79,7 +81,12 @@ class UNetDenoiseLoss:
         self.transformer_options = dict(unet.model_options.get("transformer_options", {}))
 
     def __call__(self, hidden: torch.Tensor, pooled: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        samples, device = hidden.shape[0], self.latents.device
+        rows, device = hidden.shape[0], self.latents.device
+        if rows % self.images:
+            raise DistributionError(f"{NODE}: the loss got {rows} sampled conditionings for {self.images} images "
+                                    "per step, expected a multiple of the image count; this is a bug in the pack, "
+                                    "please report it")
+        samples = rows // self.images
         index = torch.randint(self.latents.shape[0], (self.images,), generator=generator)
         noise = torch.randn((self.images, *self.latents.shape[1:]), generator=generator).to(device)
         percent = torch.rand(self.images, generator=generator) * 0.998 + 0.001
@@ -89,9 +96,8 @@ class UNetDenoiseLoss:
         noise = noise.repeat_interleave(samples, 0)
         sigma = sigma.repeat_interleave(samples, 0)
         x = sampling.noise_scaling(sigma, noise, x0)
-        pooled = pooled.repeat(self.images, 1)
         y = self.base.encode_adm(pooled_output=pooled, **self.size)
-        denoised = self.base.apply_model(x, sigma, c_crossattn=hidden.repeat(self.images, 1, 1), y=y,
+        denoised = self.base.apply_model(x, sigma, c_crossattn=hidden, y=y,
                                          transformer_options=dict(self.transformer_options))
         predicted = (x - denoised.float()) / sigma.view(-1, *([1] * (x.ndim - 1)))
         return noise_mse(predicted, noise)
@@ -185,23 +191,46 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
                                device=encoder.device)
             loss = UNetDenoiseLoss(unet, latents, images_per_step=images_per_step, width=resolution,
                                    height=resolution)
-            config = TrainConfig(steps=steps, learning_rate=learning_rate, samples=samples_per_step, seed=seed)
-            trainer = Trainer(soft, encoder, loss, config, on_step=_progress(steps, _node_id(cls)))
+            config = TrainConfig(steps=steps, learning_rate=learning_rate, samples=rows, seed=seed)
+            node_id = _node_id(cls)
+            trainer = Trainer(soft, encoder, loss, config, on_step=_progress(steps, node_id))
             try:
                 trainer.run()
             except mm.InterruptProcessingException:
-                _finish(trainer, encoder, path, note=f"interrupted after {trainer.steps_done} of {steps} steps")
-                log.warning("%s: interrupted; the state after step %d is saved to %s", NODE, trainer.steps_done, path)
+                _report(_save_interrupted(trainer, encoder, path, steps), node_id, logging.WARNING)
                 raise
             finally:
                 _remove_wrappers(unet)
                 _remove_wrappers(text.patcher)
-            distribution = _finish(trainer, encoder, path, note=trainer.stopped or "")
+            if trainer.steps_done == 0:
+                kept = f" (the existing {path.name} is unchanged)" if path.exists() else ""
+                message = (f"{NODE}: training stopped at {trainer.stopped} before any step finished, so nothing was "
+                           f"saved{kept}. Check the reference images for NaN/inf pixels, lower 'learning_rate', or "
+                           "load the model in float32")
+                _send_text(message, node_id)
+                raise DistributionError(message)
+            distribution = _finish(trainer, encoder, path,
+                                   note=f"stopped early at {trainer.stopped}" if trainer.stopped else "")
         if trainer.stopped:
-            log.warning("%s: %s. Saved %s", NODE, trainer.stopped, path)
+            _report(f"training stopped at {trainer.stopped}; the state after step {trainer.steps_done} is saved to "
+                    f"{path} (try a lower learning rate)", node_id, logging.WARNING)
         else:
-            log.info("%s: %d steps, last loss %.4f; saved %s", NODE, steps, trainer.last_loss, path)
+            _report(f"done: {steps} steps, last loss {trainer.last_loss:.4f}; saved to {path}", node_id, logging.INFO)
         return io.NodeOutput(distribution)
+
+
+def _save_interrupted(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, steps: int) -> str:
+    """Save the last good state of an interrupted run (if any step finished); return what happened, for the user."""
+    if trainer.steps_done == 0:
+        return f"interrupted before the first step finished; nothing was saved to {path}"
+    _finish(trainer, encoder, path, note=f"interrupted after {trainer.steps_done} of {steps} steps")
+    return f"interrupted after {trainer.steps_done} of {steps} steps; that state is saved to {path}"
+
+
+def _report(text: str, node_id: str | None, level: int) -> None:
+    """The run's outcome in the log and as the node's progress text in the UI."""
+    log.log(level, "%s: %s", NODE, text)
+    _send_text(text, node_id)
 
 
 def _finish(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, *, note: str) -> PromptDistribution:
@@ -214,9 +243,12 @@ def _finish(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, *, note: 
     return distribution
 
 
-def _progress(steps: int, node_id: str | None):
+def _progress(steps: int, node_id: str | None, *, text_every: float = 0.25):
+    """Per step: the progress bar, the loss as the node's progress text (at most every ``text_every`` seconds, and on
+    the last step), the log every tenth of the run, then the host's interrupt check."""
     bar = comfy.utils.ProgressBar(steps, node_id=node_id)
     every = max(1, steps // 10)
+    last_sent = [float("-inf")]
 
     def on_step(result: StepResult) -> None:
         text = f"step {result.step}/{steps}  loss {result.loss:.4f} (denoise {result.denoise:.4f}, " \
@@ -224,7 +256,10 @@ def _progress(steps: int, node_id: str | None):
         bar.update_absolute(result.step, steps)
         if result.step % every == 0 or result.step == steps:
             log.info("%s: %s", NODE, text)
-        _send_text(text, node_id)
+        now = time.monotonic()
+        if now - last_sent[0] >= text_every or result.step == steps:
+            last_sent[0] = now
+            _send_text(text, node_id)
         mm.throw_exception_if_processing_interrupted()
 
     return on_step

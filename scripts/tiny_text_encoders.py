@@ -11,6 +11,9 @@ widths and depths are shrunk through ComfyUI's ``clip_l_model_config`` / ``clip_
 Its weights are frozen. ComfyUI's own CLIP layers add residuals in place, so autograd cannot run through
 ``CLIP.encode_from_tokens``; prompt-distribution training (nodes/text_embeds.py) runs the same layers out of place and
 a host test checks both agree. No file is read except the tokenizer ComfyUI ships; nothing is downloaded.
+
+:func:`tiny_sd1_clip` does the same for SD1.x (``SD1ClipModel``: CLIP-L alone, last layer, pooled = the end
+token's unprojected state, so pooled width = hidden width).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def _text_config(width: int, layers: int, heads: int) -> dict:
             "num_attention_heads": heads}
 
 
-def _randomise(module: torch.nn.Module, seed: int) -> None:
+def randomise_weights(module: torch.nn.Module, seed: int) -> None:
     """Seeded weights for every parameter (ComfyUI's ops skip initialisation, leaving memory uninitialised)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -65,7 +68,23 @@ def tiny_sdxl_clip(seed: int = 0, *, width_l: int = TINY_WIDTH_L, width_g: int =
     device = encoder_g.text_projection.weight.device
     encoder_g.text_projection = comfy.ops.manual_cast.Linear(width_g, pooled_width, bias=False, device=device,
                                                              dtype=torch.float32)
-    _randomise(clip.cond_stage_model, seed)
+    randomise_weights(clip.cond_stage_model, seed)
+    for parameter in clip.cond_stage_model.parameters():
+        parameter.requires_grad_(False)
+    return clip
+
+
+def tiny_sd1_clip(seed: int = 0, *, width: int = TINY_WIDTH_L, layers: int = TINY_LAYERS, heads: int = 2):
+    """``comfy.sd.CLIP`` of SD1.x's structure (tokenizer + CLIP-L) with a tiny random transformer: hidden states
+    ``(1, 77·chunks, width)``, pooled ``(1, width)`` (call inside a ComfyUI process)."""
+    import comfy.sd
+    import comfy.sd1_clip
+    import comfy.supported_models_base
+
+    target = comfy.supported_models_base.ClipTarget(comfy.sd1_clip.SD1Tokenizer, comfy.sd1_clip.SD1ClipModel)
+    options = {"clip_l_model_config": _text_config(width, layers, heads), "dtype": torch.float32}
+    clip = comfy.sd.CLIP(target=target, model_options=options)
+    randomise_weights(clip.cond_stage_model, seed)
     for parameter in clip.cond_stage_model.parameters():
         parameter.requires_grad_(False)
     return clip

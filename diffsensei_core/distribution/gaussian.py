@@ -7,6 +7,7 @@ same seed always gives the same (sequence, pooled) pair. Mixing weighted distrib
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,13 +45,16 @@ class PromptGaussian:
 
 
 def check_gamma(gamma: float, where: str = "gamma") -> None:
-    if not gamma >= 0:  # also rejects NaN
-        raise DistributionError(f"input '{where}': expected γ ≥ 0, got {gamma}; use 0 for the mean prompt, 1 for the "
-                                "learned spread, 2 for more variety")
+    if not (gamma >= 0 and math.isfinite(gamma)):  # also rejects NaN and inf
+        raise DistributionError(f"input '{where}': expected a finite γ ≥ 0, got {gamma}; use 0 for the mean prompt, 1 "
+                                "for the learned spread, 2 for more variety")
 
 
 def fit(encoded: EncodedPrompts) -> PromptGaussian:
-    """Per-position, per-channel mean and (unbiased) std over the K encoded prompts: hidden (K, L, D), pooled (K, P)."""
+    """Per-position, per-channel mean and std over the K encoded prompts: hidden (K, L, D), pooled (K, P).
+
+    The std is the unbiased one (divisor K − 1), as the paper's code computes it both in training and when fitting
+    for sampling; with K = 32 it is 1.6 % wider than the divisor-K std."""
     if encoded.hidden.shape[0] < 2:
         raise DistributionError(f"fitting a spread needs at least 2 encoded prompts, got {encoded.hidden.shape[0]}")
     hidden, pooled = encoded.hidden.float(), encoded.pooled.float()

@@ -60,10 +60,13 @@ class PromptEncoder(Protocol):
 
 
 def weights_fingerprint(weight: torch.Tensor, rows: int = 256) -> str:
-    """A short stable hash of a token-embedding matrix (V, w): its shape and up to ``rows`` evenly spaced rows."""
+    """A short stable hash of a token-embedding matrix (V, w): its shape and up to ``rows`` evenly spaced rows.
+
+    The rows are hashed rounded to float16, so the same weights loaded in float32 (CPU) or float16 (GPU, ComfyUI's
+    usual text-encoder dtype) give the same fingerprint."""
     count = weight.shape[0]
     index = torch.linspace(0, count - 1, steps=min(rows, count)).round().long()
-    sample = weight.detach()[index.to(weight.device)].to(device="cpu", dtype=torch.float32).contiguous()
+    sample = weight.detach()[index.to(weight.device)].to(device="cpu", dtype=torch.float16).contiguous()
     digest = hashlib.sha256(repr(tuple(weight.shape)).encode())
     digest.update(sample.numpy().tobytes())
     return digest.hexdigest()[:16]

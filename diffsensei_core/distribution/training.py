@@ -19,8 +19,9 @@ from .soft_prompts import PromptEncoder, SoftPrompts
 log = logging.getLogger("diffsensei")
 
 DenoiseLoss = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
-"""``loss(hidden (M, L, D), pooled (M, P), generator) → scalar``: the frozen UNet's noise-prediction MSE for the M
-sampled conditionings on reference images the host picks, noises and times with ``generator``."""
+"""``loss(hidden (S, L, D), pooled (S, P), generator) → scalar``: the frozen UNet's noise-prediction MSE for the S
+sampled conditionings (S = ``TrainConfig.samples``) on reference images the host picks, noises and times with
+``generator`` (the Train node: S = B images × M samples, each image with its own M)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class StepResult:
 class TrainConfig:
     steps: int = 1000
     learning_rate: float = 1e-3
-    samples: int = 3  # M reparameterised samples per step
+    samples: int = 3  # reparameterised samples drawn per step (M per image × images per step)
     seed: int = 0
     orthogonality_weight: float = ORTHOGONALITY_WEIGHT
 
@@ -66,7 +67,7 @@ def training_step(prompts: SoftPrompts, encoder: PromptEncoder, denoise_loss: De
 class Trainer:
     """Runs :func:`training_step` ``config.steps`` times. After :meth:`run` returns or raises, ``prompts`` hold the
     last good state (the contexts after the last finite step), ``history`` the finite steps' results and
-    ``stopped`` why training ended early (None when all steps ran)."""
+    ``stopped`` why training ended early, e.g. "step 4: loss nan" (None when all steps ran)."""
 
     prompts: SoftPrompts
     encoder: PromptEncoder
@@ -96,9 +97,9 @@ class Trainer:
                                        orthogonality_weight=config.orthogonality_weight, step=step)
                 if not result.finite or not self.prompts.is_finite():
                     what = f"loss {result.loss}" if not result.finite else "contexts became non-finite"
-                    self.stopped = (f"step {step}: {what}; training stopped, the state after step {step - 1} "
-                                    "is kept (try a lower learning rate)")
-                    log.warning("prompt distribution: %s", self.stopped)
+                    self.stopped = f"step {step}: {what}"
+                    log.warning("prompt distribution: %s; training stopped, the state after step %d is kept (try a "
+                                "lower learning rate)", self.stopped, step - 1)
                     break
                 good = self.prompts.snapshot()
                 self.history.append(result)

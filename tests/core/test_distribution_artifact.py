@@ -14,6 +14,7 @@ from diffsensei_core.distribution import (
     fit,
     load,
     save,
+    weights_fingerprint,
 )
 from diffsensei_core.errors import DistributionError
 
@@ -64,3 +65,13 @@ def test_wrong_encoders_name_the_expected_ones():
                                                 r"\(768-d\), pooled 768-d"):
         check_encoders(expected, got, where="DiffSensei: Sample prompt distribution (clip)")
     check_encoders(expected, EncoderIdentity(("clip_l", "clip_g"), (768, 1280), 1280, ("c", "d")), where="x")
+
+
+def test_fingerprint_is_the_same_for_float32_and_float16_weights_and_differs_for_other_weights():
+    weight = torch.randn(1000, 48, generator=torch.Generator().manual_seed(0))
+    assert weights_fingerprint(weight) == weights_fingerprint(weight.half())
+    assert weights_fingerprint(weight) == weights_fingerprint(weight.half().float())
+    other = weight.clone()
+    other[0, 0] += 0.5  # row 0 is always sampled
+    assert weights_fingerprint(other) != weights_fingerprint(weight)
+    assert weights_fingerprint(weight[:999]) != weights_fingerprint(weight)

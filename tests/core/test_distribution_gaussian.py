@@ -57,8 +57,9 @@ def test_gamma_scales_the_spread_exactly(gaussian):
     torch.testing.assert_close(many.std(0), 2.0 * gaussian.std, rtol=0.1, atol=1e-4)
     with pytest.raises(DistributionError, match="γ ≥ 0, got -1"):
         draw(gaussian, batch=1, seed=0, gamma=-1.0)
-    with pytest.raises(DistributionError):
-        gaussian.scaled(float("nan"))
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(DistributionError, match="finite γ ≥ 0"):
+            gaussian.scaled(bad)
 
 
 def test_one_seed_draws_sequence_and_pooled_jointly(gaussian):

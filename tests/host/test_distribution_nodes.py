@@ -1,6 +1,6 @@
-"""Prompt-distribution nodes in real ComfyUI: ComfyUI's SDXL text-encoder classes with tiny random weights, a tiny
-SDXL-layout UNet of context width 64, the demo VAE; models are built and nodes run under inference mode, as ComfyUI
-runs them."""
+"""Prompt-distribution nodes in real ComfyUI: ComfyUI's SDXL and SD1.x text-encoder classes with tiny random weights,
+tiny UNets (the real SDXL/SD1 code, and an SDXL model whose network reads the prompt, see distribution_models.py), the
+demo VAE; models are built and nodes run under inference mode, as ComfyUI runs them."""
 
 from __future__ import annotations
 
@@ -9,32 +9,16 @@ import logging
 
 import pytest
 import torch
+from distribution_models import reading_unet, tiny_sd1_unet, tiny_sdxl_unet
 
-from scripts import demo_nodes, random_models
-from scripts.tiny_text_encoders import tiny_sdxl_clip
+from scripts import demo_nodes
+from scripts.tiny_text_encoders import tiny_sd1_clip, tiny_sdxl_clip
 
 RESOLUTION = 64
 
 
 def import_from_pack(pack, dotted: str):
     return importlib.import_module(f"{pack.__name__}.{dotted}")
-
-
-def tiny_unet(seed: int = 0):
-    """random_models' tiny SDXL-layout UNet with the demo's context width (64) instead of 2048."""
-    from comfy import model_patcher, supported_models
-
-    config = supported_models.SDXL({**random_models.SDXL_LAYOUT, "model_channels": 32, "context_dim": 64})
-    config.unet_config["num_head_channels"] = 8
-    config.set_inference_dtype(torch.float32, None)
-    model = config.get_model({}, device=torch.device("cpu"))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.diffusion_model.named_parameters():
-            values = torch.randn(p.shape, generator=generator)
-            p.copy_(values / p[0].numel() ** 0.5 if p.ndim > 1 else (1 + 0.1 * values if name.endswith("weight")
-                                                                         else 0.02 * values))
-    return model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,7 +35,7 @@ def distribution_folder(comfy, pack, tmp_path_factory):
 @pytest.fixture(scope="module")
 def models(comfy):
     with torch.inference_mode():  # like a loader node: inference tensors everywhere
-        return tiny_unet(), tiny_sdxl_clip(0), demo_nodes.DemoVAE()
+        return tiny_sdxl_unet(), tiny_sdxl_clip(0), demo_nodes.DemoVAE()
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +49,13 @@ def reference_images(count: int = 3, size: int = 80) -> torch.Tensor:
     """Flat-colour panels with a dark stripe (not the training size, so they are resized)."""
     images = torch.ones(count, size, size, 3) * torch.linspace(0.3, 0.9, count).view(-1, 1, 1, 1)
     images[:, size // 3: size // 2] = 0.1
+    return images
+
+
+def other_images(count: int = 3, size: int = 80) -> torch.Tensor:
+    """A second, different set: bright-to-dark panels whose lower half has almost no green."""
+    images = torch.ones(count, size, size, 3) * torch.linspace(0.9, 0.2, count).view(-1, 1, 1, 1)
+    images[:, size // 2:, :, 1] = 0.05
     return images
 
 
@@ -88,16 +79,17 @@ def sample(nodes, distribution, **kwargs):
         return dist.DiffSenseiSamplePromptDistribution.execute(distribution=distribution, **settings).args[0]
 
 
-def fixed_loss(nodes, models, distribution) -> float:
-    """The UNet's noise-prediction MSE for the distribution's mean prompt on fixed noise/timesteps (16 draws)."""
+def fixed_loss(nodes, models, distribution, images=None) -> float:
+    """The UNet's noise-prediction MSE for the distribution's mean prompt on the reference images with fixed noise
+    and timesteps (16 draws): the same evaluation batch for every distribution."""
     train_node, _ = nodes
     unet, _clip, vae = models
-    pixels = train_node.prepare_images(reference_images(), RESOLUTION)
+    pixels = train_node.prepare_images(reference_images() if images is None else images, RESOLUTION)
     with torch.no_grad():
         latents = unet.model.process_latent_in(vae.encode(pixels)).float()
         loss = train_node.UNetDenoiseLoss(unet, latents, images_per_step=16, width=RESOLUTION, height=RESOLUTION)
         g = distribution.gaussian
-        return float(loss(g.mean[None], g.pooled_mean[None], torch.Generator().manual_seed(123)))
+        return float(loss(g.mean.expand(16, -1, -1), g.pooled_mean.expand(16, -1), torch.Generator().manual_seed(123)))
 
 
 def test_encoder_matches_comfyui_text_encoding(pack, models):
@@ -117,14 +109,56 @@ def test_encoder_matches_comfyui_text_encoding(pack, models):
     assert encoder.identity.pooled_width == 1280
 
 
-def test_training_lowers_the_loss_and_the_artifact_loads_bit_identically(comfy, nodes, models, distribution_folder):
-    _, dist = nodes
-    untrained = train(nodes, models, name="untrained", steps=1, lr=1e-9)
-    trained = train(nodes, models, name="dss_style", steps=60, lr=0.1)
-    assert trained.info.steps == 60 and trained.info.prompts == 4 and trained.info.tokens == 2
-    before, after = fixed_loss(nodes, models, untrained), fixed_loss(nodes, models, trained)
-    assert after < 0.99 * before  # deterministic on CPU: 1.327 → 1.272
+@pytest.fixture(scope="module")
+def reading_models(comfy):
+    with torch.inference_mode():
+        return reading_unet(), tiny_sdxl_clip(0), demo_nodes.DemoVAE()
 
+
+def test_training_learns_a_conditioning_specific_to_its_references(nodes, reading_models):
+    """Through a network that reads the prompt (distribution_models.PromptReadingDenoiser), training on set A must
+    close a large part of the gap between the untrained prompts and the best possible conditioning, and fit A better
+    than a distribution trained on another set B does (and the other way round): the drop is learned from the
+    references, not a generic shrinkage. All numbers are on one fixed evaluation batch."""
+    a_images, b_images = reference_images(), other_images()
+    untrained = train(nodes, reading_models, name="dss_read_untrained", steps=1, lr=1e-9)
+    on_a = train(nodes, reading_models, name="dss_read_a", steps=150, lr=0.3)
+    on_b = train(nodes, reading_models, name="dss_read_b", steps=150, lr=0.3, images=b_images)
+    assert on_a.info.steps == 150 and on_a.info.note == ""
+
+    def loss(distribution, images):
+        return fixed_loss(nodes, reading_models, distribution, images)
+
+    denoiser = reading_models[0].model.diffusion_model
+    pixels = nodes[0].prepare_images(a_images, RESOLUTION)
+    with torch.no_grad():
+        denoiser.target = reading_models[0].model.process_latent_in(reading_models[2].encode(pixels)).mean(0)
+    try:
+        best = loss(untrained, a_images)  # the clean-latent estimate fixed at A's mean latent
+    finally:
+        denoiser.target = None
+    before, after = loss(untrained, a_images), loss(on_a, a_images)
+    assert after - best < 0.6 * (before - best)  # deterministic on CPU: 0.239 → 0.136, best 0.026
+    assert after < 0.85 * loss(on_b, a_images)  # 0.136 vs 0.210
+    assert loss(on_b, b_images) < 0.85 * loss(on_a, b_images)  # 0.360 vs 0.488
+
+
+def test_gradients_reach_both_encoders_through_the_real_unet(pack, nodes, models):
+    """The real SDXL UNet code (cross-attention for the sequence, ADM for the pooled vector) passes gradients to the
+    soft prompts of both encoders; CLIP-L's prompts reach the loss only through the UNet's cross-attention."""
+    core = import_from_pack(pack, "diffsensei_core.distribution")
+    initial = core.SoftPrompts(prompts=4, tokens=2, widths=(32, 32), seed=0).snapshot()
+    trained = train(nodes, models, name="dss_real_unet", steps=3, lr=0.01)
+    assert trained.info.steps == 3
+    for before, after in zip(initial, trained.contexts, strict=True):
+        assert after.shape == before.shape and float((after - before).abs().max()) > 1e-3
+    assert torch.isfinite(torch.tensor(fixed_loss(nodes, models, trained)))
+
+
+def test_the_artifact_loads_bit_identically(nodes, models, distribution_folder):
+    _, dist = nodes
+    trained = train(nodes, models, name="dss_style", steps=2)
+    assert trained.info.steps == 2 and trained.info.prompts == 4 and trained.info.tokens == 2
     path = dist.output_folder() + "/dss_style.safetensors"
     assert path.startswith(distribution_folder)
     with torch.inference_mode():
@@ -132,7 +166,7 @@ def test_training_lowers_the_loss_and_the_artifact_loads_bit_identically(comfy, 
     a, b = sample(nodes, trained, seed=5), sample(nodes, loaded, seed=5)
     assert torch.equal(a[0][0], b[0][0]) and torch.equal(a[0][1]["pooled_output"], b[0][1]["pooled_output"])
     assert a[0][0].shape == (2, 77, 64) and a[0][1]["pooled_output"].shape == (2, 1280)
-    assert path.endswith("dss_style.safetensors")
+    assert loaded.info == trained.info
 
 
 def test_gamma_zero_gives_one_conditioning_for_every_seed(nodes, models):
@@ -143,37 +177,71 @@ def test_gamma_zero_gives_one_conditioning_for_every_seed(nodes, models):
     assert not torch.equal(sample(nodes, distribution, seed=1)[0][0], sample(nodes, distribution, seed=2)[0][0])
 
 
-def test_interrupt_saves_the_last_good_state(comfy, nodes, models):
+def interrupt_at(comfy, step: int, run):
+    """Run ``run()`` with ComfyUI's interrupt flag raised when the progress bar reaches ``step``."""
     import comfy.model_management as mm
     import comfy.utils
 
-    _, dist = nodes
-
     def hook(value, total, preview, node_id=None):
-        if value == 3:
+        if value == step:
             mm.interrupt_current_processing(True)
 
     comfy.utils.set_progress_bar_global_hook(hook)
     try:
         with pytest.raises(mm.InterruptProcessingException):
-            train(nodes, models, name="dss_interrupted", steps=50)
+            run()
     finally:
         comfy.utils.set_progress_bar_global_hook(None)
         mm.interrupt_current_processing(False)
+
+
+def test_interrupt_saves_the_last_good_state(comfy, nodes, models, caplog):
+    _, dist = nodes
+    with caplog.at_level(logging.WARNING, logger="diffsensei"):
+        interrupt_at(comfy, 3, lambda: train(nodes, models, name="dss_interrupted", steps=50))
     with torch.inference_mode():
         saved = dist.DiffSenseiLoadPromptDistribution.execute(distribution_name="dss_interrupted.safetensors").args[0]
-    assert saved.info.steps == 3 and "interrupted after 3" in saved.info.note
+    assert saved.info.steps == 3 and saved.info.note == "interrupted after 3 of 50 steps"
     assert all(torch.isfinite(c).all() for c in saved.contexts)
+    assert any("interrupted after 3 of 50 steps; that state is saved to" in r.getMessage()
+               and r.getMessage().endswith("dss_interrupted.safetensors") for r in caplog.records)
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_state(nodes, models, caplog):
-    images = reference_images()
-    images[0, 0, 0, 0] = float("nan")
+def test_nan_loss_stops_and_saves_the_last_good_state(nodes, models, monkeypatch, caplog):
+    train_node, dist = nodes
+    real_loss = train_node.UNetDenoiseLoss.__call__
+    calls = []
+
+    def nan_on_third_call(self, hidden, pooled, generator):
+        calls.append(1)
+        loss = real_loss(self, hidden, pooled, generator)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setattr(train_node.UNetDenoiseLoss, "__call__", nan_on_third_call)
     with caplog.at_level(logging.WARNING, logger="diffsensei"):
-        distribution = train(nodes, models, name="dss_nan", steps=5, images=images, images_per_step=3)
-    assert distribution.info.steps == 0 and "nan" in distribution.info.note
-    assert any("training stopped" in r.getMessage() for r in caplog.records)
+        distribution = train(nodes, models, name="dss_nan", steps=5)
+    assert distribution.info.steps == 2 and distribution.info.note == "stopped early at step 3: loss nan"
     assert all(torch.isfinite(c).all() for c in distribution.contexts)
+    assert any("the state after step 2 is saved to" in r.getMessage() and "dss_nan.safetensors" in r.getMessage()
+               for r in caplog.records)
+    with torch.inference_mode():
+        saved = dist.DiffSenseiLoadPromptDistribution.execute(distribution_name="dss_nan.safetensors").args[0]
+    assert saved.info.steps == 2 and all(torch.equal(a, b) for a, b in zip(saved.contexts, distribution.contexts,
+                                                                             strict=True))
+
+
+def test_nan_at_the_first_step_saves_nothing_and_keeps_an_existing_file(pack, nodes, models):
+    errors = import_from_pack(pack, "diffsensei_core.errors")
+    _, dist = nodes
+    train(nodes, models, name="dss_nan_first", steps=2)
+    images = reference_images()
+    images[:, 0, 0, 0] = float("nan")
+    with pytest.raises(errors.DistributionError, match=r"step 1: loss nan before any step finished, so nothing was "
+                                                       r"saved \(the existing dss_nan_first.safetensors is unchanged"):
+        train(nodes, models, name="dss_nan_first", steps=5, images=images)
+    with torch.inference_mode():
+        kept = dist.DiffSenseiLoadPromptDistribution.execute(distribution_name="dss_nan_first.safetensors").args[0]
+    assert kept.info.steps == 2
 
 
 def test_bad_inputs_fail_with_clear_messages(pack, nodes, models):
@@ -259,3 +327,93 @@ def test_ksampler_consumes_the_sampled_conditioning(comfy, nodes, models, model_
     entry = outputs["save"]["latents"][0]
     latent = load_file(comfy.folder_paths.get_output_directory() + f"/{entry['subfolder']}/{entry['filename']}")
     assert latent["latent_tensor"].shape == (2, 4, 8, 8) and torch.isfinite(latent["latent_tensor"]).all()
+
+
+class ProgressTextRecorder:
+    """Stands in for PromptServer.instance: records what the nodes send with send_progress_text."""
+
+    def __init__(self):
+        self.texts: list[tuple[str, str]] = []
+
+    def send_progress_text(self, text, node_id, sid=None):
+        self.texts.append((str(node_id), text))
+
+
+@pytest.fixture
+def reference_node(comfy, reading_models):
+    class ReadingModels:
+        RETURN_TYPES = ("MODEL", "CLIP", "VAE", "IMAGE")
+        FUNCTION = "run"
+        CATEGORY = "testing"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}}
+
+        def run(self):
+            return (*reading_models, reference_images())
+
+    registry = comfy.nodes.NODE_CLASS_MAPPINGS
+    registry["DSDTestReadingModels"] = ReadingModels
+    yield
+    registry.pop("DSDTestReadingModels")
+
+
+def test_train_shows_the_loss_and_the_outcome_as_progress_text(comfy, nodes, reference_node, run_prompt, monkeypatch):
+    import server
+
+    recorder = ProgressTextRecorder()
+    monkeypatch.setattr(server.PromptServer, "instance", recorder, raising=False)
+    prompt = {
+        "models": {"class_type": "DSDTestReadingModels", "inputs": {}},
+        "train": {"class_type": "DiffSenseiTrainPromptDistribution", "inputs": {
+            "model": ["models", 0], "clip": ["models", 1], "vae": ["models", 2], "images": ["models", 3],
+            "name": "dss_progress", "prompts": 4, "tokens_per_prompt": 2, "steps": 6, "learning_rate": 0.1,
+            "samples_per_step": 2, "images_per_step": 2, "resolution": RESOLUTION, "seed": 1}},
+    }
+    executor, _outputs = run_prompt(prompt)
+    assert executor.success, executor.status_messages
+    assert recorder.texts and {node for node, _text in recorder.texts} == {"train"}
+    texts = [text for _node, text in recorder.texts]
+    assert texts[0].startswith("step 1/6  loss ") and "orthogonality" in texts[0]
+    assert texts[-2].startswith("step 6/6  loss ")
+    assert texts[-1].startswith("done: 6 steps, last loss ") and texts[-1].endswith("dss_progress.safetensors")
+
+
+@pytest.fixture(scope="module")
+def sd1_models(comfy):
+    with torch.inference_mode():
+        return tiny_sd1_unet(context_dim=32), tiny_sd1_clip(0), demo_nodes.DemoVAE()
+
+
+def test_sd1_clip_encodes_like_comfyui_trains_and_samples_for_ksampler(comfy, pack, nodes, sd1_models, models):
+    text_embeds = import_from_pack(pack, "nodes.text_embeds")
+    errors = import_from_pack(pack, "diffsensei_core.errors")
+    unet, sd1_clip, _vae = sd1_models
+    clip = sd1_clip.clone()
+    words = "a manga panel of a cat"
+    for layer in (None, -2):
+        if layer is not None:
+            clip.clip_layer(layer)
+        encoder = text_embeds.ComfyPromptEncoder(clip, prefix=words, tokens=0, where="test")
+        with torch.no_grad():
+            ours = encoder([torch.zeros(1, 0, 32)])
+            cond, pooled = clip.encode_from_tokens(clip.tokenize(words), return_pooled=True)
+        torch.testing.assert_close(ours.hidden, cond, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ours.pooled, pooled, rtol=1e-5, atol=1e-5)
+    assert encoder.identity.names == ("clip_l",) and encoder.identity.widths == (32,)
+    assert encoder.identity.pooled_width == 32
+
+    distribution = train(nodes, sd1_models, name="dss_sd1", steps=3, suffix="in ink")
+    assert distribution.info.steps == 3 and len(distribution.contexts) == 1
+    conditioning = sample(nodes, distribution, clip=sd1_clip, suffix="at night")
+    assert conditioning[0][0].shape == (2, 77, 32) and conditioning[0][1]["pooled_output"].shape == (2, 32)
+    with torch.inference_mode():
+        latent = {"samples": torch.zeros(2, 4, 8, 8)}
+        out = comfy.nodes.KSampler().sample(unet, 0, 2, 4.0, "euler", "normal", conditioning,
+                                            sample(nodes, distribution, gamma=0.0), latent)[0]["samples"]
+    assert out.shape == (2, 4, 8, 8) and torch.isfinite(out).all()
+    with pytest.raises(errors.DistributionError, match=r"trained for the text encoders clip_l \(32-d\), pooled 32-d, "
+                                                       r"but the connected CLIP has clip_l \(32-d\) \+ clip_g"):
+        sample(nodes, distribution, clip=models[1])
+
