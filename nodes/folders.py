@@ -43,14 +43,14 @@ def model_choices() -> list[str]:
     return sorted(choices)
 
 
-def find(choice: str, folder: str = FOLDER) -> Path | None:
+def find(choice: str, folder: str = FOLDER, *, directory: bool = False) -> Path | None:
     """The first existing ``<root>/<choice>`` over the roots of ``folder`` (models/diffsensei is registered first),
-    or None."""
+    or None. ``directory``: only a folder counts (a file of that name in an earlier root is passed over)."""
     if folder == FOLDER:
         register_model_folder()
     for root in folder_paths.get_folder_paths(folder):
         candidate = Path(root) / choice
-        if candidate.exists():
+        if candidate.is_dir() if directory else candidate.exists():
             return candidate
     return None
 

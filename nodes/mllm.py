@@ -76,14 +76,14 @@ def mllm_choices() -> list[str]:
 
 
 def resolve_mllm(choice: str) -> Path:
-    folders.register_model_folder()
-    roots = folder_paths.get_folder_paths(folders.FOLDER)
-    for root in roots:
-        if (Path(root) / choice).is_dir():
-            return Path(root) / choice
+    """The first ``<root>/<choice>`` folder over the models/diffsensei roots, or a WeightsError naming them."""
+    path = folders.find(choice, directory=True)
+    if path is not None:
+        return path
     raise WeightsError(
-        f"DiffSensei: Load MLLM (mllm_name): '{choice}' was not found in the diffsensei model folders {roots}. Put "
-        "the release's mllm/ folder (llm/, tokenizer/, agent/) there and refresh the node list."
+        f"DiffSensei: Load MLLM (mllm_name): '{choice}' was not found in the diffsensei model folders "
+        f"{folder_paths.get_folder_paths(folders.FOLDER)}. Put the release's mllm/ folder (llm/, tokenizer/, agent/) "
+        "there and refresh the node list."
     )
 
 

@@ -196,13 +196,15 @@ class PromptInvalid(ValueError):
 
 
 def run_prompt(comfy: types.SimpleNamespace, prompt: dict, server: FakeServer | None = None,
-               *, client_id: str | None = None, strict: bool = True):
+               *, client_id: str | None = None, strict: bool = True, extra_pnginfo: dict | None = None):
     """Validate and execute an API-format prompt in-process; return the ``PromptExecutor``.
 
     ``executor.success``, ``executor.status_messages`` and ``executor.history_result["outputs"]`` (the ``/history``
     outputs) tell how it went. Raises :class:`PromptInvalid` when validation fails. Must not be called from inside a
     running event loop (``PromptExecutor.execute`` uses ``asyncio.run``). ``strict``: also refuse a prompt where only
-    some outputs failed validation (ComfyUI's server would run the others).
+    some outputs failed validation (ComfyUI's server would run the others). ``extra_pnginfo``: what the browser sends
+    beside the prompt, e.g. ``{"workflow": <editor graph>}``; nodes read it through their hidden EXTRA_PNGINFO input
+    (Save Image writes it into the PNG).
     """
     execution = comfy.execution
     prompt_id = uuid.uuid4().hex
@@ -210,6 +212,8 @@ def run_prompt(comfy: types.SimpleNamespace, prompt: dict, server: FakeServer | 
     if not ok or (strict and node_errors):
         raise PromptInvalid(error, node_errors)
     executor = execution.PromptExecutor(server or FakeServer(), cache_type=execution.CacheType.CLASSIC)
-    extra = {"client_id": client_id} if client_id else {}
+    extra: dict = {"client_id": client_id} if client_id else {}
+    if extra_pnginfo is not None:
+        extra["extra_pnginfo"] = extra_pnginfo
     executor.execute(prompt, prompt_id, extra, output_ids)
     return executor

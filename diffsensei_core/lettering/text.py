@@ -1,8 +1,6 @@
-"""Line breaking and fitting text into a bubble's text area: horizontal lines or vertical columns (tategaki).
+"""Fitting text into a bubble's text area: horizontal lines or vertical columns (tategaki).
 
-Breaks: Latin and other spaced scripts break at spaces; CJK text may break between any two characters
-except where Japanese line-breaking rules (kinsoku shori) forbid it: no line or column starts with closing
-punctuation, small kana or the long-vowel mark, none ends with an opening bracket. Lines the words cannot
+Lines break where ``breaking.py`` allows (spaces, between CJK characters, kinsoku rules). Lines the words cannot
 be broken into are never squeezed: fitting tries font sizes from the largest down (each one wrapped anew)
 and takes the first whose wrapped text fits; every placed item's box lies inside the text area.
 
@@ -16,11 +14,29 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import LetteringError
+from .breaking import NO_END, NO_START, Cluster, clusters, is_cjk, wrap
+
+__all__ = [  # line breaking lives in breaking.py; callers may import it from here
+    "NO_END",
+    "NO_START",
+    "SHRINK_FLOOR",
+    "WRITING",
+    "Cluster",
+    "Placed",
+    "TextFitError",
+    "TextLayout",
+    "Typesetter",
+    "clusters",
+    "fit_text",
+    "is_cjk",
+    "layout_at_size",
+    "resolve_direction",
+    "wrap",
+]
 
 log = logging.getLogger("diffsensei")
 
@@ -33,15 +49,6 @@ COLUMN_GAP = 0.35
 """Gap between vertical columns, in em."""
 SHRINK_FLOOR = 6
 """The smallest font size (px) that overflow='shrink' goes down to."""
-
-NO_START = set(
-    "、。，．・：；？！‼⁇⁈⁉゛゜ヽヾゝゞ々〻ー’”）〕］｝〉》」』】〙〗〟｠»…‥〜～‐゠–"
-    "ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿ"
-    ")]},.:;!?%"
-)
-"""Characters a line (or column) must not start with (gyōtō kinsoku)."""
-NO_END = set("‘“（〔［｛〈《「『【〘〖〝｟«([{")
-"""Characters a line (or column) must not end with (gyōmatsu kinsoku)."""
 
 VERTICAL_FORMS = {
     "、": "︑", "。": "︒", "，": "︐", "：": "︓", "；": "︔", "！": "︕", "？": "︖", "…": "︙", "‥": "︰",
@@ -102,16 +109,6 @@ class TextLayout:
         return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def is_cjk(char: str) -> bool:
-    """Han, kana, CJK punctuation, full-width forms, vertical forms and bopomofo."""
-    cp = ord(char)
-    return (
-        0x2E80 <= cp <= 0x2FDF or 0x3000 <= cp <= 0x31FF or 0x3400 <= cp <= 0x4DBF or 0x4E00 <= cp <= 0x9FFF
-        or 0xF900 <= cp <= 0xFAFF or 0xFE10 <= cp <= 0xFE1F or 0xFE30 <= cp <= 0xFE4F or 0xFF00 <= cp <= 0xFFEF
-        or 0x20000 <= cp <= 0x3FFFF
-    )
-
-
 def resolve_direction(text: str, writing: str) -> str:
     """'horizontal' or 'vertical'; 'auto' is vertical when most of the visible characters are CJK."""
     if writing not in WRITING:
@@ -121,100 +118,6 @@ def resolve_direction(text: str, writing: str) -> str:
     visible = [c for c in text if not c.isspace()]
     cjk = sum(is_cjk(c) for c in visible)
     return "vertical" if visible and cjk * 2 > len(visible) else "horizontal"
-
-
-# ------------------------------------------------------------------------------------------------ breaking
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """Text that must stay on one line (a word, a CJK character and the punctuation kinsoku binds to it)."""
-
-    text: str
-    space_before: bool = False
-    newline_before: bool = False
-
-
-def clusters(text: str) -> list[Cluster]:
-    """Split ``text`` at every allowed break: spaces, between CJK characters (kinsoku permitting), newlines."""
-    atoms: list[tuple[str, bool, bool, bool]] = []  # (text, space before, newline before, is CJK)
-    word, flags, space, newline = "", (False, False), False, False
-    for char in text + "\n":
-        if char.isspace() or is_cjk(char):
-            if word:
-                atoms.append((word, *flags, False))
-                word, space, newline = "", False, False
-            if char == "\n":
-                newline, space = True, False
-            elif char.isspace():
-                space = True
-            else:
-                atoms.append((char, space, newline, True))
-                space, newline = False, False
-        else:
-            if not word:
-                flags = (space, newline)
-            word += char
-    out: list[Cluster] = []
-    prev = None
-    for atom_text, space_before, newline_before, cjk in atoms:
-        breakable = newline_before or (
-            prev is not None
-            and (space_before or cjk or prev[3])
-            and atom_text[0] not in NO_START
-            and prev[0][-1] not in NO_END
-        )
-        if out and not breakable:
-            last = out[-1]
-            out[-1] = Cluster(last.text + (" " if space_before else "") + atom_text, last.space_before,
-                              last.newline_before)
-        else:
-            out.append(Cluster(atom_text, space_before and bool(out), newline_before and bool(out)))
-        prev = (atom_text, space_before, newline_before, cjk)
-    return out
-
-
-def wrap(parts: list[Cluster], limit: float, length: Callable[[str], float], *, split_long: bool = False,
-         ) -> list[str] | None:
-    """Greedy breaking into lines no longer than ``limit`` (as measured by ``length``); None if a cluster is
-    longer than a line (unless ``split_long``: then it is cut between characters, ignoring kinsoku)."""
-    lines: list[str] = []
-    current: str | None = None
-    for part in parts:
-        if part.newline_before and current is not None:
-            lines.append(current)
-            current = None
-        candidate = part.text if current is None else current + (" " if part.space_before else "") + part.text
-        if length(candidate) <= limit:
-            current = candidate
-            continue
-        if current is not None:
-            lines.append(current)
-        current = part.text
-        if length(current) > limit:
-            if not split_long:
-                return None
-            pieces = _cut(current, limit, length)
-            if pieces is None:
-                return None
-            lines += pieces[:-1]
-            current = pieces[-1]
-    if current is not None:
-        lines.append(current)
-    return lines
-
-
-def _cut(text: str, limit: float, length: Callable[[str], float]) -> list[str] | None:
-    pieces, current = [], ""
-    for char in text:
-        if current and length(current + char) > limit:
-            pieces.append(current.rstrip())
-            current = char.lstrip()
-        else:
-            current += char
-        if current and length(current) > limit:
-            return None
-    return [*pieces, current] if current else pieces
 
 
 # ------------------------------------------------------------------------------------------------ fitting

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..errors import InputShapeError
-from .layout import PageLayout, PagePanel
+from .structure import PageLayout, PagePanel
 
 FITS = ("crop", "fit")
 """crop: cover the panel, cutting the image's overflow evenly on both sides; fit: letterbox on paper colour."""

@@ -13,7 +13,8 @@ The page JSON (the Page layout node's ``page`` widget) is::
      "preset": "custom (drawn panels)"}              # page keys optional; given twice they must agree
 
 With a named preset the panel outlines come from the preset and the ``panels`` entries give only their contents,
-in reading order. ``PageLayout`` holds everything in page pixels, panels sorted in reading order.
+in reading order. The result, ``PageLayout`` (structure.py), holds everything in page pixels, panels sorted in
+reading order.
 """
 
 from __future__ import annotations
@@ -22,20 +23,10 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from ..errors import LayoutError
-from ..layout import (
-    MAX_BOXES,
-    MAX_PANEL_SIZE,
-    MIN_PANEL_SIZE,
-    PANEL_SIZE_STEP,
-    Box,
-    PanelLayout,
-    make_layout,
-    normalise_box,
-)
-from .cast import Cast, parse_cast
+from ..layout import MAX_BOXES, normalise_box
+from .cast import parse_cast
 from .geometry import (
     Point,
     bounding_rect,
@@ -47,13 +38,22 @@ from .geometry import (
     signed_area,
 )
 from .presets import CUSTOM, PRESET_NAMES, preset_outlines
-from .slots import DialogSlot
+from .structure import GENERATION_SCALE, PageLayout, PagePanel, generation_size
+
+__all__ = [  # the page types live in structure.py; callers may import them from here
+    "DIRECTIONS",
+    "GENERATION_SCALE",
+    "MAX_PANELS",
+    "PageLayout",
+    "PagePanel",
+    "build_page",
+    "generation_size",
+    "parse_page",
+]
 
 log = logging.getLogger("diffsensei")
 
 DIRECTIONS = ("rtl", "ltr")
-GENERATION_SCALE = 1024
-"""DiffSensei (SDXL) was trained around 1024² pixels; panels are generated near that area."""
 MAX_PANELS = 32
 MIN_PAGE_SIZE = 64
 MAX_PAGE_SIZE = 16384
@@ -63,129 +63,6 @@ EDGE_TOLERANCE = 0.005  # relative; coordinates this far outside the page are cl
 PAGE_KEYS = ("width", "height", "dpi", "direction", "margin", "gutter", "border", "preset")
 PANEL_KEYS = {"box", "polygon", "border", "characters", "dialogs", "cast", "prompt", "index"}
 EXAMPLE_PANEL = '{"box": [0.05, 0.05, 0.95, 0.5], "characters": [[0.1, 0.2, 0.5, 1.0]], "dialogs": [[0.7, 0, 1, 0.3]]}'
-
-
-@dataclass(frozen=True)
-class PagePanel:
-    """One panel: its rectangle and outline in page pixels, reading index, border and DiffSensei boxes.
-
-    rect: (x1, y1, x2, y2) page pixels (the bounding rectangle of ``polygon`` when there is one);
-    polygon: None for a rectangle, else the convex outline, clockwise, in page pixels;
-    characters/dialogs: boxes relative to ``rect`` (0..1), as in a panel layout;
-    cast: the character numbers (1-based) its character boxes show, in box order, or None for every character
-    (see ``cast.py``);
-    parent: reading index of the panel an inset lies inside, or None.
-    """
-
-    rect: tuple[int, int, int, int]
-    index: int
-    border: int
-    polygon: tuple[tuple[int, int], ...] | None = None
-    characters: tuple[Box, ...] = ()
-    dialogs: tuple[Box, ...] = ()
-    prompt: str = ""
-    parent: int | None = None
-    cast: Cast | None = None
-
-    @property
-    def width(self) -> int:
-        return self.rect[2] - self.rect[0]
-
-    @property
-    def height(self) -> int:
-        return self.rect[3] - self.rect[1]
-
-    @property
-    def aspect(self) -> float:
-        """Width / height."""
-        return self.width / self.height
-
-    @property
-    def outline(self) -> tuple[Point, ...]:
-        return self.polygon if self.polygon is not None else rect_polygon(self.rect)
-
-    def to_page(self, box: Box) -> Box:
-        """A box relative to this panel → page pixels."""
-        x1, y1, _, _ = self.rect
-        w, h = self.width, self.height
-        return (x1 + box[0] * w, y1 + box[1] * h, x1 + box[2] * w, y1 + box[3] * h)
-
-    def panel_layout(self, scale: int = GENERATION_SCALE) -> PanelLayout:
-        """The DiffSensei layout to generate this panel with: its boxes at ``generation_size(aspect, scale)``."""
-        w, h = generation_size(self.aspect, scale)
-        return make_layout(w, h, self.characters, self.dialogs)
-
-
-@dataclass(frozen=True)
-class PageLayout:
-    """A page in pixels; ``panels`` sorted in reading order (``panels[k].index == k``)."""
-
-    width: int
-    height: int
-    dpi: int
-    direction: str
-    margin: int
-    gutter: int
-    border: int
-    panels: tuple[PagePanel, ...] = field(default_factory=tuple)
-
-    def dialog_slots(self) -> list[DialogSlot]:
-        """Every dialog box of the page in reading order (panels in order, each panel's dialogs in layout order),
-        with that panel's character boxes, all in page pixels."""
-        slots = []
-        for panel in self.panels:
-            characters = tuple(panel.to_page(c) for c in panel.characters)
-            panel_box = tuple(float(c) for c in panel.rect)
-            for dialog in panel.dialogs:
-                slots.append(DialogSlot(box=panel.to_page(dialog), characters=characters, panel=panel.index,
-                                        panel_box=panel_box, cast=panel.cast))
-        return slots
-
-    def panel_layouts(self, scale: int = GENERATION_SCALE) -> list[PanelLayout]:
-        return [panel.panel_layout(scale) for panel in self.panels]
-
-    def to_dict(self) -> dict:
-        def rel(x: float, y: float) -> list[float]:
-            return [x / self.width, y / self.height]
-
-        panels = []
-        for p in self.panels:
-            entry: dict = {"box": [*rel(*p.rect[:2]), *rel(*p.rect[2:])]}
-            if p.polygon is not None:
-                entry["polygon"] = [rel(x, y) for x, y in p.polygon]
-            entry["border"] = p.border
-            entry["characters"] = [list(b) for b in p.characters]
-            entry["dialogs"] = [list(b) for b in p.dialogs]
-            if p.cast is not None:
-                entry["cast"] = list(p.cast)
-            if p.prompt:
-                entry["prompt"] = p.prompt
-            panels.append(entry)
-        return {"width": self.width, "height": self.height, "dpi": self.dpi, "direction": self.direction,
-                "margin": self.margin, "gutter": self.gutter, "border": self.border, "preset": CUSTOM,
-                "panels": panels}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-
-def generation_size(aspect: float, scale: int = GENERATION_SCALE) -> tuple[int, int]:
-    """(width, height) with width/height ≈ ``aspect`` and area ≈ scale², multiples of 8 within the panel limits.
-
-    Very long panels are clamped to the limits (MIN/MAX_PANEL_SIZE), keeping the aspect while that is possible.
-    """
-    if not (math.isfinite(aspect) and aspect > 0):
-        raise LayoutError(f"a panel's aspect ratio must be a positive number; got {aspect!r}.")
-    w, h = scale * math.sqrt(aspect), scale / math.sqrt(aspect)
-    shrink = min(1.0, MAX_PANEL_SIZE / w, MAX_PANEL_SIZE / h)
-    w, h = w * shrink, h * shrink
-    grow = max(1.0, MIN_PANEL_SIZE / w, MIN_PANEL_SIZE / h)
-    w, h = w * grow, h * grow
-
-    def snap(side: float) -> int:
-        return int(min(MAX_PANEL_SIZE, max(MIN_PANEL_SIZE, round(side / PANEL_SIZE_STEP) * PANEL_SIZE_STEP)))
-
-    return snap(w), snap(h)
 
 
 def parse_page(value: str | Mapping, **settings) -> PageLayout:

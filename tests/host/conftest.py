@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -30,7 +31,6 @@ from scripts import comfy_session
 REPO = Path(__file__).resolve().parents[2]
 PACK_NAME = comfy_session.PACK_NAME
 GOLDEN_DIR = Path(os.environ.get("DIFFSENSEI_GOLDEN", REPO.parent / "shared" / "golden"))
-
 
 
 def _load_live_server():
@@ -129,14 +129,16 @@ def fake_server():
 
 @pytest.fixture
 def run_prompt(comfy, fake_server):
-    """``run_prompt(prompt) -> (executor, outputs)``: validate and execute an API-format prompt in-process.
+    """``run_prompt(prompt, extra_pnginfo=None) -> (executor, outputs)``: validate and execute an API-format
+    prompt in-process.
 
     ``outputs`` is the ``/history`` outputs dict; ``executor.success`` and ``executor.status_messages`` tell
-    how it went. Do not call from inside a running event loop (``PromptExecutor.execute`` uses asyncio.run).
+    how it went. ``extra_pnginfo``: what the browser sends beside the prompt (``{"workflow": graph}``). Do not call
+    from inside a running event loop (``PromptExecutor.execute`` uses asyncio.run).
     """
 
-    def run(prompt: dict):
-        executor = comfy_session.run_prompt(comfy, prompt, fake_server)
+    def run(prompt: dict, *, extra_pnginfo: dict | None = None):
+        executor = comfy_session.run_prompt(comfy, prompt, fake_server, extra_pnginfo=extra_pnginfo)
         return executor, executor.history_result.get("outputs", {})
 
     return run
@@ -151,6 +153,21 @@ def golden():
     from safetensors.torch import load_file
 
     return load_file(str(path))
+
+
+@pytest.fixture(scope="session")
+def golden_release(comfy, pack, tmp_path_factory) -> str:
+    """The golden tiny release copied under one more models/diffsensei root, as a user would drop it; returns its
+    model_name choice."""
+    source = GOLDEN_DIR / "image_generator"
+    if not source.is_dir():
+        pytest.skip(f"golden release not found in {source}: set DIFFSENSEI_GOLDEN to the golden folder")
+    root = tmp_path_factory.mktemp("models") / "diffsensei"
+    target = root / "golden" / "image_generator"
+    shutil.copytree(source, target)
+    (target / "image_proj_model" / "config.json").write_text('{"dim_head": 16}')  # the tiny resampler's heads
+    add_models_root(comfy, pack, root)
+    return "golden/image_generator"
 
 
 @pytest.fixture(scope="session")

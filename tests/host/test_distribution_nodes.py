@@ -4,21 +4,17 @@ demo VAE; models are built and nodes run under inference mode, as ComfyUI runs t
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import pytest
 import torch
+from conftest import import_from_pack
 from distribution_models import reading_unet, tiny_sd1_unet, tiny_sdxl_unet
 
 from scripts import demo_nodes
 from scripts.tiny_text_encoders import tiny_sd1_clip, tiny_sdxl_clip
 
 RESOLUTION = 64
-
-
-def import_from_pack(pack, dotted: str):
-    return importlib.import_module(f"{pack.__name__}.{dotted}")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import GOLDEN_DIR, import_from_pack
+from conftest import GOLDEN_DIR, add_models_root, import_from_pack
 
 
 def _tiny_builders():
@@ -33,10 +33,10 @@ def mllm_module(pack):
 
 
 @pytest.fixture(scope="module")
-def models_root(comfy, tmp_path_factory):
+def models_root(comfy, pack, tmp_path_factory):
     root = tmp_path_factory.mktemp("models_diffsensei")
     write_tiny_mllm(root / "tiny_release" / "mllm", token_dim=TOKEN_DIM, grid=8)
-    comfy.folder_paths.add_model_folder_path("diffsensei", str(root))
+    add_models_root(comfy, pack, root)
     return root
 
 
@@ -182,6 +182,20 @@ def test_incomplete_folder_names_the_file(mllm_module, models_root):
         mllm_module.DiffSenseiLoadMLLM.execute("broken/mllm", "fp32", "auto")
 
 
+def test_the_mllm_folder_is_the_first_folder_of_that_name_over_the_roots(comfy, pack, mllm_module, models_root,
+                                                                          tmp_path):
+    (models_root / "shadow").mkdir(exist_ok=True)
+    (models_root / "shadow" / "mllm").write_text("a file, not the folder")  # in an earlier root
+    (tmp_path / "shadow" / "mllm").mkdir(parents=True)
+    add_models_root(comfy, pack, tmp_path)
+    assert mllm_module.resolve_mllm("shadow/mllm") == tmp_path / "shadow" / "mllm"
+    (models_root / "only_a_file").write_text("")
+    with pytest.raises(Exception, match=r"Load MLLM \(mllm_name\): 'only_a_file' was not found in the diffsensei "
+                                        r"model folders .*Put the release's mllm/ folder") as info:
+        mllm_module.resolve_mllm("only_a_file")
+    assert type(info.value).__name__ == "WeightsError"
+
+
 def test_unavailable_precision(mllm_module, models_root):
     if "8-bit (bitsandbytes)" in mllm_module.precision_choices():
         pytest.skip("bitsandbytes is installed")
@@ -195,7 +209,7 @@ def test_empty_slots_are_black_images_when_encoders_are_connected(comfy, pack, m
 
     root = tmp_path_factory.mktemp("demo_encoders")
     build_demo_release(root / "demo")  # its CLIP (48 wide) and Magi (24 wide) fit the golden adapter's resampler
-    comfy.folder_paths.add_model_folder_path("diffsensei", str(root))
+    add_models_root(comfy, pack, root)
     characters_module = import_from_pack(pack, "nodes.characters")
     encoders = characters_module.DiffSenseiLoadEncoders.execute("demo/image_generator", "fp32", None)[0]
     reference = torch.rand(1, 96, 64, 3, generator=torch.Generator().manual_seed(0))

@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import test_sampling
 import torch
 from conftest import import_from_pack
 from unet_calls import case
@@ -139,30 +138,15 @@ def test_prefix_cannot_leave_the_output_folder(comfy, test_nodes, run_prompt):
     assert (out / image["subfolder"] / image["filename"]).is_file() and image["subfolder"] == "escape"
 
 
-def run_with_workflow(comfy, prompt: dict, workflow: dict):
-    """Like run_prompt, with the editor graph in extra_data as the browser sends it (→ hidden EXTRA_PNGINFO)."""
-    import asyncio
-    import uuid
-
-    from scripts import comfy_session
-
-    prompt_id = uuid.uuid4().hex
-    ok, error, output_ids, _ = asyncio.run(comfy.execution.validate_prompt(prompt_id, prompt, None))
-    assert ok, error
-    executor = comfy.execution.PromptExecutor(comfy_session.FakeServer(), cache_type=comfy.execution.CacheType.CLASSIC)
-    executor.execute(prompt, prompt_id, {"extra_pnginfo": {"workflow": workflow}}, output_ids)
-    return executor, executor.history_result.get("outputs", {})
-
-
 @pytest.mark.parametrize("disabled", [False, True])
-def test_exported_pngs_carry_the_workflow_like_save_image(comfy, test_nodes, monkeypatch, disabled):
+def test_exported_pngs_carry_the_workflow_like_save_image(comfy, test_nodes, run_prompt, monkeypatch, disabled):
     from comfy.cli_args import args
     from PIL import Image
 
     monkeypatch.setattr(args, "disable_metadata", disabled)
     prompt = page_prompt(export={"cbz": False, "pdf": False})
     workflow = {"nodes": [{"id": 1, "type": "DiffSenseiExportPages"}], "links": [], "note": "ページ"}
-    executor, outputs = run_with_workflow(comfy, prompt, workflow)
+    executor, outputs = run_prompt(prompt, extra_pnginfo={"workflow": workflow})
     assert executor.success, executor.status_messages
     (image,) = outputs["export"]["images"]
     with Image.open(Path(comfy.folder_paths.get_output_directory()) / image["subfolder"] / image["filename"]) as png:
@@ -195,15 +179,24 @@ def test_page_workflow_wires_one_chain_per_panel(comfy):
         assert kinds[node["inputs"]["images" if output == "SaveImage" else "pages"][0]] == "DiffSenseiLetterBubbles"
     (layout,) = [n for n in prompt.values() if n["class_type"] == "DiffSenseiPageLayout"]
     panels = json.loads(layout["inputs"]["page"])["panels"]
-    references = [k for k in prompt[apply["inputs"]["characters"][0]]["inputs"] if k.startswith("character_")]
-    assert len(panels) == 4 and all(len(p["characters"]) == len(references) == 2 for p in panels)
+    (encode,) = [n for n in prompt.values() if n["class_type"] == "DiffSenseiEncodeCharacters"]
+    references = [k for k in encode["inputs"] if k.startswith("character_")]
+    everyone = list(range(1, len(references) + 1))
+    casts = [p.get("cast", everyone) for p in panels]
+    assert len(panels) == 4 and len(references) == 2
+    for panel, cast in zip(panels, casts, strict=True):
+        assert len(panel["characters"]) == len(cast) and set(cast) <= set(everyone), "one box per cast member"
+    assert set().union(*casts) == set(everyone), "every reference character appears on the page"
+    if any("cast" in p for p in panels):  # the casts only reach Apply through Page → panel layouts
+        (split,) = [n for n in prompt.values() if n["class_type"] == "DiffSenseiPagePanels"]
+        assert source(split, "characters") == "DiffSenseiEncodeCharacters"
+        assert source(apply, "characters") == "DiffSenseiPagePanels"
     texts = [line for line in letter["inputs"]["texts"].splitlines() if line.strip()]
     assert len(texts) == sum(len(p["dialogs"]) for p in panels), "one line of text per dialog box"
 
 
 # -------------------------------------------------------------------------------------------------- per-panel cast
 
-golden_release = test_sampling.golden_release  # the fixture: the golden tiny release under models/diffsensei
 RECORDED: list[tuple[int, tuple[int, ...], int]] = []
 CAST_PAGE = json.dumps({"panels": [
     {"box": [0.0, 0.0, 0.5, 1.0], "characters": [[0.1, 0.2, 0.9, 1.0]], "dialogs": [[0, 0, 0.5, 0.2]], "cast": [1]},

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import add_models_root
 
 from scripts import comfy_session, demo_nodes
 from scripts.demo_weights import build_demo_release
@@ -446,7 +447,7 @@ class Session:
 def session(comfy, pack, tmp_path_factory):
     root = tmp_path_factory.mktemp("robust_models")
     build_demo_release(root / "demo")
-    comfy.folder_paths.add_model_folder_path("diffsensei", str(root))
+    add_models_root(comfy, pack, root)
     registry = comfy.nodes.NODE_CLASS_MAPPINGS
     added = {**demo_nodes.NODE_CLASS_MAPPINGS, "DSSTestForeignModel": ForeignModel}
     registry.update(added)

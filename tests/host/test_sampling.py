@@ -9,21 +9,10 @@ import shutil
 
 import pytest
 import torch
-from conftest import GOLDEN_DIR, import_from_pack
+from conftest import GOLDEN_DIR, add_models_root, import_from_pack
 from unet_calls import case
 
 LAYOUT = json.dumps({"characters": [[0.05, 0.1, 0.45, 0.95], [0.55, 0.1, 0.95, 0.95]], "dialogs": [[0.6, 0, 1, 0.3]]})
-
-
-@pytest.fixture(scope="module")
-def golden_release(comfy, tmp_path_factory):
-    """The golden tiny release under a registered models/diffsensei folder, as a user would drop it."""
-    root = tmp_path_factory.mktemp("models") / "diffsensei"
-    target = root / "golden" / "image_generator"
-    shutil.copytree(GOLDEN_DIR / "image_generator", target)
-    (target / "image_proj_model" / "config.json").write_text('{"dim_head": 16}')  # the tiny resampler's heads
-    comfy.folder_paths.add_model_folder_path("diffsensei", str(root))
-    return "golden/image_generator"
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +155,11 @@ def test_bad_layouts_fail_cleanly_and_the_next_prompt_runs(comfy, golden_release
     assert executor.success
 
 
-def test_missing_weights_name_the_file(comfy, golden_release, test_nodes, run_prompt, tmp_path):
+def test_missing_weights_name_the_file(comfy, pack, golden_release, test_nodes, run_prompt, tmp_path):
     root = tmp_path / "broken"
     shutil.copytree(GOLDEN_DIR / "image_generator", root / "image_generator")
     (root / "image_generator" / "image_proj_model" / "pytorch_model.bin").unlink()
-    comfy.folder_paths.add_model_folder_path("diffsensei", str(tmp_path))
+    add_models_root(comfy, pack, tmp_path)
     executor, _ = run_prompt(panel_prompt("broken/image_generator", ksampler()))
     message = node_error(executor)
     assert "image_proj_model" in message and "pytorch_model.bin" in message, message
