@@ -230,12 +230,22 @@ def ui_to_api(workflow: dict, node_classes: Mapping[str, type]) -> dict[str, dic
     return prompt
 
 
-def load_prompt(path: Path, node_classes: Mapping[str, type]) -> dict[str, dict]:
-    """Read a workflow file in UI or API format and return the API prompt."""
+def _read_workflow(path: Path) -> object:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise WorkflowError(f"cannot read workflow {path}: {e}") from e
+
+
+def editor_graph(path: Path) -> dict | None:
+    """The UI workflow itself (what the browser sends as ``extra_pnginfo.workflow``), or None for an API prompt."""
+    data = _read_workflow(path)
+    return data if is_ui_workflow(data) else None
+
+
+def load_prompt(path: Path, node_classes: Mapping[str, type]) -> dict[str, dict]:
+    """Read a workflow file in UI or API format and return the API prompt."""
+    data = _read_workflow(path)
     if is_ui_workflow(data):
         return ui_to_api(data, node_classes)
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict):  # the body of POST /prompt
@@ -518,6 +528,7 @@ def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
     workflow = ns.workflow or DEMO_WORKFLOW
     try:
         prompt = load_prompt(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
+        graph = editor_graph(workflow)
     except WorkflowError as e:
         log.error("%s", e)
         return 2
@@ -532,7 +543,9 @@ def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
     server = comfy_session.FakeServer(on_message=progress.on_message)
     started = time.monotonic()
     try:
-        executor = comfy_session.run_prompt(comfy, prompt, server, client_id="diffsensei-runner")
+        # like the browser, hand the editor graph along so Save Image / Export pages embed the workflow in PNGs
+        executor = comfy_session.run_prompt(comfy, prompt, server, client_id="diffsensei-runner",
+                                            extra_pnginfo={"workflow": graph} if graph else None)
     except comfy_session.PromptInvalid as e:
         _log_validation(e.error, e.node_errors)
         return 1

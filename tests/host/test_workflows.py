@@ -289,6 +289,8 @@ def test_example_runs_end_to_end_with_demo_weights(comfy, tmp_path, name):
             page = name == "diffsensei_page.json"  # composed pages are capped by dpi, not by the panel cap
             assert max(image.size) <= (run_workflow.DEMO_MAX_PAGE_SIDE if page else run_workflow.DEMO_MAX_SIDE)
             assert image.getextrema() != ((0, 0), (0, 0), (0, 0)), f"{path.name} is empty"
+            saved = json.loads(image.info["workflow"])  # the runner hands the editor graph along like the browser
+            assert saved["nodes"] == json.loads((WORKFLOWS / name).read_text(encoding="utf-8"))["nodes"]
     if "lora" in name:
         assert f"replaced by the demo file '{run_workflow.DEMO_LORA}'" in log
         assert f"replaced by the demo file '{run_workflow.DEMO_CONTROLNET}'" in log
