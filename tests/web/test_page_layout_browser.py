@@ -1,5 +1,6 @@
 """The page canvas of DiffSensei: Page layout in a real browser against a live ComfyUI (``page_layout_browser.mjs``):
-panels drawn with the mouse land in the node's ``page`` widget and the API prompt, and the backend accepts them.
+panels drawn with the mouse and casts typed for them land in the node's ``page`` widget and the API prompt, and the
+backend accepts them.
 
 Needs the same as the Panel layout browser test (node, playwright-core in tests/web, chromium, ComfyUI; probed in
 ``browser_harness.py``); skipped with one line when something is missing. Screenshots go to this test's tmp folder
@@ -7,6 +8,8 @@ Needs the same as the Panel layout browser test (node, playwright-core in tests/
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from browser_harness import SKIP_REASON, queue, run_check, serve
@@ -27,10 +30,12 @@ def test_page_canvas_in_the_browser(server, tmp_path):
     out = tmp_path / "browser"
     passed, result, report = run_check("page_layout_browser.mjs", server, out, timeout=300)
     assert passed, report
-    for screenshot in ("page_layout.png", "page_layout_node.png"):
+    for screenshot in ("page_layout.png", "page_layout_node.png", "page_layout_cast.png"):
         assert (out / screenshot).stat().st_size > 10_000, screenshot
+    casts = [panel.get("cast") for panel in json.loads(result["page"])["panels"]]
+    assert casts == [[2, 1], None, None, [1]], casts
 
-    # The page the browser drew runs through the backend: one latent per panel.
+    # The page the browser drew (with its casts) runs through the backend: one latent per panel.
     prompt = {
         "1": {"class_type": "DiffSenseiPageLayout", "inputs": {
             "preset": "custom (drawn panels)", "page_size": "A5 (148×210 mm)", "dpi": 150, "direction": "rtl",

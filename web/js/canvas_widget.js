@@ -124,6 +124,7 @@ export class CanvasEditor {
     this.drag = null;
     this.seen = null;
     this.buttons = {};
+    this.fields = {};
     node.properties ??= {};
 
     this.root = element("div", {
@@ -177,6 +178,36 @@ export class CanvasEditor {
     });
     this.buttons[key] = b;
     this.bar.append(b);
+  }
+
+  /**
+   * A small toolbar text field; `commit(text)` runs when an edit is confirmed (Enter, or leaving the field after a
+   * change); Escape puts back the text it had. Keys typed in it are not graph shortcuts. Returns the <input>.
+   */
+  addField(key, label, title, commit, { width = "64px", placeholder = "" } = {}) {
+    const input = element("input", { ...BUTTON_STYLE, cursor: "text", width },
+      { type: "text", placeholder, spellcheck: false, title });
+    input.dataset.field = key;
+    let before = "";
+    input.addEventListener("focus", () => {
+      before = input.value;
+    });
+    input.addEventListener("keydown", (event) => {
+      event.stopPropagation();
+      if (event.key === "Escape") input.value = before;
+      if (event.key === "Enter" || event.key === "Escape") {
+        event.preventDefault();
+        this.canvas.focus(); // leaving the field fires "change" when the text changed
+      }
+    });
+    input.addEventListener("change", () => {
+      if (input.value !== before) commit(input.value);
+    });
+    const wrap = element("label", { display: "inline-flex", gap: "3px", alignItems: "center" }, { title });
+    wrap.append(label, input);
+    this.fields[key] = input;
+    this.bar.append(wrap);
+    return input;
   }
 
   setPressed(key, pressed) {

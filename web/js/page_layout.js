@@ -1,23 +1,23 @@
 // Page canvas on "DiffSensei: Page layout": the page at its paper shape, its panels numbered in reading order, each
-// with its character and dialog boxes; draw, move, resize and delete panels with the mouse.
+// with its character boxes (coloured and numbered by the character they show) and dialog boxes; draw, move, resize
+// and delete panels with the mouse, and type a selected panel's cast (which characters it shows).
 //
 // As on the Panel layout node, the node's own `page` STRING widget is the one place the value lives (saved in
-// widgets_values, sent in the API prompt). With a named preset the canvas shows the preset's panels; the first edit
-// (or "Edit as custom") copies them into the JSON as drawn panels and sets the preset to custom. Geometry lives in
-// ./page_model.js (no DOM); the DOM widget, pointer plumbing and registration are shared with the box editor in
-// ./canvas_widget.js. Only window.comfyAPI is used; node callbacks are chained, never replaced.
+// widgets_values, sent in the API prompt). With a named preset the canvas shows the preset's panels: a click selects
+// one (its cast can be set without leaving the preset); the first drag (or "Edit as custom") copies them into the
+// JSON as drawn panels and sets the preset to custom. Geometry and casts live in ./page_model.js (no DOM); the DOM
+// widget, pointer plumbing and registration are shared with the box editor in ./canvas_widget.js. Only
+// window.comfyAPI is used; node callbacks are chained, never replaced.
 
 import {
-  CanvasEditor, centredText, cursorFor, dashedRect, drawHandles, registerCanvasEditor,
+  CanvasEditor, centredText, cursorFor, dashedRect, drawHandles, registerCanvasEditor, roundedRect,
 } from "./canvas_widget.js";
 import { characterColour, handlePoints } from "./layout_model.js";
 import * as model from "./page_model.js";
 
 const SETTINGS = ["preset", "page_size", "dpi", "direction", "margin_mm", "gutter_mm", "page"];
-
-function inside(box, point) {
-  return point.x >= box[0] && point.x <= box[2] && point.y >= box[1] && point.y <= box[3];
-}
+const PICK_SLOP = 0.01; // how far (relative, x + y) a press on a preset panel moves before it becomes a drag
+const PROBLEM = "#d22";
 
 /** The boxes of a panel entry's `characters` or `dialogs` list ([x1, y1, x2, y2] or {box}); null where malformed. */
 function entryBoxes(list) {
@@ -43,6 +43,10 @@ class PageEditor extends CanvasEditor {
       "Copy the preset's panels into the page JSON as drawn panels (preset → custom)", () => this.toCustom());
     this.addButton("delete", "Delete", "Delete the selected panel (Delete key)", () => this.deleteSelected());
     this.addButton("json", "JSON", "Show or hide the page JSON text", () => this.toggleJson());
+    this.castField = this.addField("cast", "cast", "The characters the selected panel shows, in the order of its "
+      + "character boxes (1 = the first reference image): e.g. 2, or 1, 3; empty or 'all' for every character. "
+      + "Its character boxes follow: one per cast member. Enter applies.", (text) => this.setCast(text),
+    { placeholder: "all" });
   }
 
   get settings() {
@@ -65,7 +69,10 @@ class PageEditor extends CanvasEditor {
     const parsed = model.parsePage(this.textWidget?.value ?? "");
     this.error = parsed.error;
     if (parsed.page) this.page = parsed.page;
-    if (this.selected !== null && !this.page.panels[this.selected]) this.selected = null;
+    const settings = this.settings;
+    if (!model.shapeOfEntry(model.resolvedPanels(this.page, settings), settings.preset, this.selected)) {
+      this.selected = null;
+    }
     this.render();
   }
 
@@ -83,11 +90,34 @@ class PageEditor extends CanvasEditor {
     const settings = this.settings;
     if (settings.preset === model.CUSTOM) return true;
     const page = model.presetToCustom(this.page, settings);
+    const selected = this.selected; // entry k is the panel read k-th both before and after
     this.widgets.preset.value = model.CUSTOM;
     this.widgets.preset.callback?.(model.CUSTOM);
     this.message = `preset '${settings.preset}' copied as drawn panels`;
     this.commit(page);
+    this.selected = selected !== null && page.panels[selected] ? selected : null;
+    this.render();
     return true;
+  }
+
+  /** "panel N" (reading number) for entry `index`, as the status and the backend's errors name it. */
+  panelLabel(index) {
+    const settings = this.settings;
+    const shape = model.shapeOfEntry(model.resolvedPanels(this.page, settings), settings.preset, index);
+    return shape ? `panel ${shape.order + 1}` : "the panel";
+  }
+
+  setCast(text) {
+    if (this.selected === null) return this.say("select a panel first (click it), then type its cast.");
+    if (!this.editable()) return;
+    const { cast, error } = model.parseCastText(text);
+    if (error) return this.say(error);
+    const label = this.panelLabel(this.selected);
+    const { page, added, removed } = model.castPanel(this.page, this.selected, cast);
+    const boxes = [added && `added ${added} character box(es)`, removed && `removed ${removed} character box(es)`];
+    const changed = boxes.filter(Boolean).join(", ");
+    this.message = `${label}: cast ${model.formatCast(cast)}${changed ? ` (${changed})` : ""}`;
+    this.commit(page);
   }
 
   deleteSelected() {
@@ -110,16 +140,16 @@ class PageEditor extends CanvasEditor {
   }
 
   cursorAt(point) {
-    return cursorFor(this.handleAt(point) ?? (model.hitPanel(this.page, point) !== null ? "move" : null));
+    return cursorFor(this.handleAt(point) ?? (model.entryAt(this.page, this.settings, point) !== null ? "move" : null));
   }
 
   startDrag(point) {
     const settings = this.settings;
     if (settings.preset !== model.CUSTOM) {
-      // The first edit turns the preset into drawn panels; then select what is under the pointer.
-      const hit = model.resolvedPanels(this.page, settings).filter((s) => inside(s.box, point));
-      if (!this.toCustom()) return;
-      this.selected = hit.length ? hit[hit.length - 1].order : null;
+      // A press selects the preset panel under the pointer (entry = reading number); dragging it (dragTo) turns the
+      // preset into drawn panels first.
+      this.selected = model.entryAt(this.page, settings, point);
+      if (this.selected !== null) this.drag = { type: "pick", index: this.selected, start: point, before: this.page };
       return;
     }
     const handle = this.handleAt(point);
@@ -143,11 +173,19 @@ class PageEditor extends CanvasEditor {
   }
 
   dragTo(point) {
+    if (this.drag.type === "pick") {
+      const { index, start } = this.drag;
+      if (Math.abs(point.x - start.x) + Math.abs(point.y - start.y) < PICK_SLOP) return;
+      this.drag = null; // so the page re-syncs to the drawn panels
+      if (!this.toCustom()) return;
+      this.drag = { type: "move", handle: "move", index, start, original: this.page.panels[index], before: this.page };
+    }
     if (this.drag.type === "create") this.drag.point = point;
     else this.page = this.edited(this.drag, point);
   }
 
   finishDrag(drag, point) {
+    if (drag.type === "pick") return this.render();
     if (drag.type !== "create") {
       this.commit(this.edited(drag, point));
       return;
@@ -198,8 +236,9 @@ class PageEditor extends CanvasEditor {
     }
     this.shapes = this.error ? [] : model.resolvedPanels(this.page, settings);
     for (const shape of this.shapes) this.drawPanel(ctx, shape, frame);
-    const selected = this.selected !== null ? this.page.panels[this.selected]?.box : null;
-    if (selected && settings.preset === model.CUSTOM) drawHandles(ctx, rect(selected));
+    const selected = model.shapeOfEntry(this.shapes, settings.preset, this.selected);
+    if (selected && settings.preset === model.CUSTOM) drawHandles(ctx, rect(selected.box));
+    else if (selected) this.outline(ctx, selected, frame, { colour: "#0af", width: 3 });
     if (this.drag?.type === "create") {
       const { start, point } = this.drag;
       const [x1, x2] = [start.x, point.x].sort((a, b) => a - b);
@@ -208,30 +247,47 @@ class PageEditor extends CanvasEditor {
     }
   }
 
-  drawPanel(ctx, shape, { X, Y }) {
+  /** Trace a panel's outline (its polygon, else its box) and stroke it; leaves the path set for fill or clip. */
+  outline(ctx, shape, { X, Y }, { colour = "#111", width = 2, fill = null } = {}) {
     const [x1, y1, x2, y2] = shape.box;
-    const outline = shape.polygon ?? [[x1, y1], [x2, y1], [x2, y2], [x1, y2]];
-    ctx.save();
+    const points = shape.polygon ?? [[x1, y1], [x2, y1], [x2, y2], [x1, y2]];
     ctx.beginPath();
-    outline.forEach(([x, y], k) => (k ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+    points.forEach(([x, y], k) => (k ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
     ctx.closePath();
-    ctx.fillStyle = "#fff";
-    ctx.fill();
-    ctx.strokeStyle = "#111";
-    ctx.lineWidth = 2;
+    if (fill) {
+      ctx.fillStyle = fill;
+      ctx.fill();
+    }
+    ctx.save();
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = width;
     ctx.stroke();
+    ctx.restore();
+  }
+
+  drawPanel(ctx, shape, frame) {
+    const { X, Y } = frame;
+    const [x1, y1, x2, y2] = shape.box;
+    ctx.save();
+    this.outline(ctx, shape, frame, { fill: "#fff" });
     ctx.clip();
-    const entry = shape.index !== null ? this.page.panels[shape.index]?.rest ?? {} : {};
+    const entry = shape.index !== null ? this.page.panels[shape.index] : null;
     const inner = (b) => [X(x1 + b[0] * (x2 - x1)), Y(y1 + b[1] * (y2 - y1)), (b[2] - b[0]) * (X(x2) - X(x1)),
       (b[3] - b[1]) * (Y(y2) - Y(y1))];
-    entryBoxes(entry.characters).forEach((box, i) => {
+    const shows = model.boxCharacters(entry);
+    entryBoxes(entry?.rest.characters).forEach((box, i) => {
       if (!box) return;
+      const [bx, by, bw, bh] = inner(box);
+      const colour = shows[i] ? characterColour(shows[i] - 1) : "#888";
       ctx.globalAlpha = 0.25;
-      ctx.fillStyle = characterColour(i);
-      ctx.fillRect(...inner(box));
+      ctx.fillStyle = colour;
+      ctx.fillRect(bx, by, bw, bh);
       ctx.globalAlpha = 1;
+      ctx.fillStyle = colour;
+      ctx.fillRect(bx, by, 14, 14);
+      centredText(ctx, shows[i] ? String(shows[i]) : "?", bx + 7, by + 7.5, { font: "bold 10px sans-serif" });
     });
-    for (const box of entryBoxes(entry.dialogs).filter(Boolean)) {
+    for (const box of entryBoxes(entry?.rest.dialogs).filter(Boolean)) {
       ctx.setLineDash([4, 3]);
       ctx.strokeStyle = "#444";
       ctx.lineWidth = 1;
@@ -241,26 +297,47 @@ class PageEditor extends CanvasEditor {
     ctx.restore();
     const cx = (X(x1) + X(x2)) / 2;
     const cy = (Y(y1) + Y(y2)) / 2;
+    const cast = model.panelCast(entry);
+    const problem = entry ? model.castProblem(entry, "") : null;
     ctx.save();
-    ctx.fillStyle = "rgba(20,20,20,0.85)";
+    ctx.fillStyle = problem ? PROBLEM : "rgba(20,20,20,0.85)";
     ctx.beginPath();
     ctx.arc(cx, cy, 11, 0, 2 * Math.PI);
     ctx.fill();
     centredText(ctx, String(shape.order + 1), cx, cy + 1);
+    if (cast !== null) {
+      const text = Array.isArray(cast) ? `cast ${model.formatCast(cast)}` : "cast ?";
+      ctx.font = "bold 10px sans-serif";
+      const w = ctx.measureText(text).width + 8;
+      ctx.fillStyle = problem ? PROBLEM : "rgba(20,20,20,0.75)";
+      roundedRect(ctx, cx - w / 2, cy + 14, w, 14, 4);
+      ctx.fill();
+      centredText(ctx, text, cx, cy + 21.5, { font: "bold 10px sans-serif" });
+    }
     ctx.restore();
   }
 
   updateButtons() {
     const custom = this.settings.preset === model.CUSTOM;
     this.buttons.custom.disabled = custom;
-    this.buttons.delete.disabled = this.selected === null || !custom;
+    this.buttons.delete.disabled = this.selected === null;
+    const field = this.castField;
+    field.disabled = this.selected === null || this.readOnly || !!this.error;
+    field.placeholder = this.selected === null ? "no panel" : "all";
+    if (document.activeElement !== field) {
+      const cast = this.selected === null ? null : model.panelCast(this.page.panels[this.selected]);
+      field.value = cast === null ? "" : Array.isArray(cast) ? model.formatCast(cast) : JSON.stringify(cast);
+    }
   }
 
   statusText() {
     const settings = this.settings;
+    const problems = this.error ? [] : model.castProblems(this.page, settings);
+    if (problems.length) return `⚠ ${problems[0]}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ""}`;
     const reading = settings.direction === "rtl" ? "right to left" : "left to right";
-    const text = `${settings.width}×${settings.height} px · ${this.shapes.length} panel(s) · ${reading}`;
-    return settings.preset === model.CUSTOM ? text : `${text} · preset (drag on the page to edit it as drawn panels)`;
+    let text = `${settings.width}×${settings.height} px · ${this.shapes.length} panel(s) · ${reading}`;
+    if (this.selected !== null) text = `${this.panelLabel(this.selected)} selected · ${text}`;
+    return settings.preset === model.CUSTOM ? text : `${text} · preset (drag a panel to edit it as drawn panels)`;
   }
 }
 

@@ -3,7 +3,8 @@
 // tests/web/js/page_model.test.mjs checks the numbers against values computed by the Python side.
 //
 // A page value is {panels: [{box: [x1, y1, x2, y2] relative to the page, polygon?: [[x, y], ...], rest: {...}}],
-// rest: {...}}: `rest` keeps every other key (characters, dialogs, prompt, border; page keys) untouched.
+// rest: {...}}: `rest` keeps every other key (characters, dialogs, cast, prompt, border; page keys) untouched.
+// A panel is addressed by its entry index in `page.panels`; with a preset, entry k fills the panel read k-th.
 
 import { boxFromCorners, movedBox, resizedBox } from "./layout_model.js";
 
@@ -284,13 +285,42 @@ export function presetToCustom(page, settings) {
 
 // ------------------------------------------------------------------------------------------------ edits
 
+/** Whether a relative point lies in a panel shape ({box, polygon | null}): inside its polygon, else its box. */
+export function insideShape(shape, point) {
+  const b = shape.box;
+  if (!b || point.x < b[0] || point.x > b[2] || point.y < b[1] || point.y > b[3]) return false;
+  if (!shape.polygon) return true;
+  let inside = false; // even-odd rule: count the edges a ray to the right crosses
+  shape.polygon.forEach(([x1, y1], k) => {
+    const [x2, y2] = shape.polygon[(k + 1) % shape.polygon.length];
+    if (y1 > point.y !== y2 > point.y && point.x < x1 + ((point.y - y1) * (x2 - x1)) / (y2 - y1)) inside = !inside;
+  });
+  return inside;
+}
+
 /** Index (in page.panels) of the topmost drawn panel under a relative point, or null (insets are on top). */
 export function hitPanel(page, point) {
   for (let i = page.panels.length - 1; i >= 0; i--) {
-    const b = page.panels[i].box;
-    if (b && point.x >= b[0] && point.x <= b[2] && point.y >= b[1] && point.y <= b[3]) return i;
+    if (insideShape(page.panels[i], point)) return i;
   }
   return null;
+}
+
+/**
+ * Entry index (in page.panels) of the panel under a relative point for the current settings, or null. With a preset
+ * it is the panel's reading number (0-based), which may lie past the JSON's entries; an inset wins over its parent.
+ */
+export function entryAt(page, settings, point) {
+  if (settings.preset === CUSTOM) return hitPanel(page, point);
+  const area = (s) => (s.box[2] - s.box[0]) * (s.box[3] - s.box[1]);
+  const under = resolvedPanels(page, settings).filter((s) => insideShape(s, point)).sort((a, b) => area(a) - area(b));
+  return under.length ? under[0].order : null;
+}
+
+/** The shape (from resolvedPanels) showing entry `index`: the panel drawn from it, or a preset's panel read index-th. */
+export function shapeOfEntry(shapes, preset, index) {
+  if (index === null || index === undefined) return null;
+  return shapes.find((s) => (preset === CUSTOM ? s.index === index : s.order === index)) ?? null;
 }
 
 /** Add a panel drawn from corner a to corner b: {page, index, error}. */
@@ -325,4 +355,109 @@ export function editPanel(page, index, original, handle, start, point, size) {
 export function deletePanel(page, index) {
   if (index === null || index === undefined || !page.panels[index]) return page;
   return { ...page, panels: page.panels.filter((_, i) => i !== index) };
+}
+
+// ------------------------------------------------------------------------------------------------ cast
+// A panel's "cast" lists the character numbers (1 = the first reference image) its character boxes show, in box
+// order; without one a panel shows every character, box k showing character k + 1 (diffsensei_core/page/cast.py).
+
+/** A panel entry's cast as stored: a list, or null when the panel shows every character (no key, or null). */
+export function panelCast(entry) {
+  const cast = entry?.rest?.cast;
+  return cast === undefined || cast === null ? null : cast;
+}
+
+export function formatCast(cast) {
+  return Array.isArray(cast) ? cast.join(", ") : "all";
+}
+
+/** Typed cast text → {cast, error}: "" or "all" → null (every character); "2", "1, 3" or "1 3" → a list. */
+export function parseCastText(text) {
+  const typed = String(text ?? "").trim();
+  if (typed === "" || typed.toLowerCase() === "all") return { cast: null, error: null };
+  const parts = typed.split(/[\s,;]+/).filter(Boolean);
+  if (!parts.every((p) => /^[0-9]+$/.test(p)) || parts.some((p) => Number(p) < 1)) {
+    return { cast: null, error: 'cast: expected character numbers from 1 (1 = the first reference image), e.g. "2" or '
+      + `"1, 3", or "all" for every character; got "${typed}".` };
+  }
+  const cast = parts.map(Number);
+  const repeated = cast.find((c, k) => cast.indexOf(c) !== k);
+  if (repeated !== undefined) {
+    return { cast: null, error: `cast: character ${repeated} is named twice in "${typed}"; name each character once.` };
+  }
+  return { cast, error: null };
+}
+
+/** A new character box for slot `slot` of `slots`: equal columns over the lower part of the panel. */
+function defaultCharacterBox(slot, slots) {
+  const width = 0.9 / slots;
+  return [0.05 + slot * width + 0.01, 0.25, 0.05 + (slot + 1) * width - 0.01, 1].map(round6);
+}
+
+/**
+ * Set entry `index`'s cast: {page, added, removed}. `cast` is a list of character numbers, or null for every
+ * character (the key is removed; box k then shows character k + 1). The character boxes follow the cast, so the
+ * page stays one box per cast member: a character keeps the box that showed it, spare boxes are reused in order, then
+ * dropped (`removed`), and missing ones are added as columns (`added`). Entries missing up to `index` are added empty
+ * (a preset panel without an entry yet); an existing "cast" key keeps its place.
+ */
+export function castPanel(page, index, cast) {
+  const panels = page.panels.slice();
+  while (panels.length <= index) panels.push({ box: null, polygon: null, rest: {} });
+  const entry = panels[index];
+  const boxes = Array.isArray(entry.rest.characters) ? entry.rest.characters : [];
+  const shown = boxCharacters(entry);
+  const target = cast ?? boxes.map((_, k) => k + 1);
+  const taken = new Set();
+  const picks = target.map((c) => {
+    const k = shown.findIndex((s, i) => s === c && !taken.has(i));
+    if (k >= 0) taken.add(k);
+    return k >= 0 ? k : null;
+  });
+  const spare = boxes.map((_, i) => i).filter((i) => !taken.has(i));
+  const filled = picks.map((k) => k ?? spare.shift() ?? null);
+  const characters = filled.map((k, slot) => (k === null ? defaultCharacterBox(slot, target.length) : boxes[k]));
+  const { cast: _dropped, ...others } = entry.rest;
+  const rest = cast ? { ...entry.rest, cast: cast.slice() } : others;
+  if (characters.length || "characters" in rest) rest.characters = characters;
+  panels[index] = { ...entry, rest };
+  return { page: { ...page, panels }, added: filled.filter((k) => k === null).length, removed: spare.length };
+}
+
+/** The character number (1-based) each character box of a panel entry shows, in box order (null: malformed cast). */
+export function boxCharacters(entry) {
+  const boxes = Array.isArray(entry?.rest?.characters) ? entry.rest.characters.length : 0;
+  const cast = panelCast(entry);
+  return Array.from({ length: boxes }, (_, k) => {
+    if (cast === null) return k + 1;
+    const c = Array.isArray(cast) ? cast[k] : undefined;
+    return Number.isInteger(c) && c >= 1 ? c : null;
+  });
+}
+
+/** Why the backend would refuse a panel entry's cast, or null; `label` names the panel, e.g. "panel 2". */
+export function castProblem(entry, label) {
+  const cast = panelCast(entry);
+  if (cast === null) return null;
+  if (!Array.isArray(cast) || !cast.every((c) => Number.isInteger(c) && c >= 1)) {
+    return `${label}: "cast" must list character numbers from 1, e.g. [2] or [1, 3]; got ${JSON.stringify(cast)}. `
+      + "Type the cast again, or fix it in the page JSON (JSON button).";
+  }
+  const repeated = cast.find((c, k) => cast.indexOf(c) !== k);
+  if (repeated !== undefined) return `${label}: the cast names character ${repeated} twice; name each character once.`;
+  const boxes = Array.isArray(entry.rest.characters) ? entry.rest.characters.length : 0;
+  if (boxes === cast.length) return null;
+  const fix = boxes > cast.length ? `delete ${boxes - cast.length}` : `add ${cast.length - boxes}`;
+  return `${label}: the cast ${formatCast(cast)} names ${cast.length} character(s) but the panel has ${boxes} `
+    + `character box(es); expected one box per cast member, in box order. ${fix[0].toUpperCase()}${fix.slice(1)} character box(es) `
+    + "in the page JSON (JSON button), or change the cast.";
+}
+
+/** The cast problems of the panels drawn for `settings`, in reading order ("panel N" = reading number). */
+export function castProblems(page, settings) {
+  return resolvedPanels(page, settings)
+    .filter((s) => s.index !== null)
+    .sort((a, b) => a.order - b.order)
+    .map((s) => castProblem(page.panels[s.index], `panel ${s.order + 1}`))
+    .filter(Boolean);
 }

@@ -88,3 +88,93 @@ test("draw, move, resize and delete panels", () => {
   assert.deepEqual(moved.panels[0].polygon, [[0, 0], [0.5, 0], [0.5, 0.4], [0, 0.5]]);
   assert.equal(m.deletePanel(page, 0).panels.length, 0);
 });
+
+test("panels are hit inside their outline: slanted polygons, preset panels by reading number, insets on top", () => {
+  const slanted = { box: [0, 0, 1, 1], polygon: [[0, 0], [1, 0], [1, 0.4], [0, 0.6]], rest: {} };
+  const below = { box: [0, 0.4, 1, 1], polygon: [[0, 0.62], [1, 0.42], [1, 1], [0, 1]], rest: {} };
+  const page = { panels: [slanted, below], rest: {} };
+  assert.equal(m.hitPanel(page, { x: 0.1, y: 0.5 }), 0, "left side: under the slanted gutter's high end");
+  assert.equal(m.hitPanel(page, { x: 0.9, y: 0.5 }), 1, "right side: inside the lower panel's bounding box and polygon");
+  assert.equal(m.hitPanel(page, { x: 0.5, y: 0.505 }), null, "in the gutter");
+
+  const settings = { preset: "4 panels (2×2)", width: 874, height: 1240, margin: 47, gutter: 18, direction: "rtl" };
+  const empty = m.emptyPage();
+  assert.equal(m.entryAt(empty, settings, { x: 0.8, y: 0.2 }), 0, "rtl: the top right panel is read first");
+  assert.equal(m.entryAt(empty, settings, { x: 0.2, y: 0.8 }), 3);
+  assert.equal(m.entryAt(empty, settings, { x: 0.01, y: 0.01 }), null, "the margin");
+  const splash = { ...settings, preset: "splash + 2 insets" };
+  assert.equal(m.entryAt(empty, splash, { x: 0.75, y: 0.15 }), 1, "an inset wins over the splash panel");
+  assert.equal(m.entryAt(empty, splash, { x: 0.5, y: 0.5 }), 0);
+  const shapes = m.resolvedPanels(empty, settings);
+  assert.equal(m.shapeOfEntry(shapes, settings.preset, 3).order, 3);
+  assert.equal(m.shapeOfEntry(shapes, settings.preset, 4), null);
+  assert.equal(m.shapeOfEntry(shapes, settings.preset, null), null);
+});
+
+test("cast text parses like the backend wants it, with clear errors", () => {
+  assert.deepEqual(m.parseCastText("2"), { cast: [2], error: null });
+  assert.deepEqual(m.parseCastText(" 1, 3 "), { cast: [1, 3], error: null });
+  assert.deepEqual(m.parseCastText("3 1"), { cast: [3, 1], error: null });
+  assert.deepEqual(m.parseCastText(""), { cast: null, error: null });
+  assert.deepEqual(m.parseCastText("All"), { cast: null, error: null });
+  assert.match(m.parseCastText("0").error, /from 1.*got "0"/);
+  assert.match(m.parseCastText("1.5").error, /character numbers/);
+  assert.match(m.parseCastText("hero").error, /got "hero"/);
+  assert.match(m.parseCastText("2, 2").error, /character 2 is named twice/);
+  assert.equal(m.formatCast([1, 3]), "1, 3");
+  assert.equal(m.formatCast(null), "all");
+});
+
+test("setting a cast keeps each character's box, drops or adds boxes, and round-trips through the JSON", () => {
+  const hero = [0.02, 0.3, 0.52, 1];
+  const rival = { box: [0.5, 0.35, 0.98, 1], name: "rival" };
+  const text = JSON.stringify({ panels: [{ characters: [hero, rival], dialogs: [], prompt: "both" }] });
+  const { page } = m.parsePage(text);
+  assert.deepEqual(m.boxCharacters(page.panels[0]), [1, 2], "no cast: box k shows character k + 1");
+
+  const only2 = m.castPanel(page, 0, [2]);
+  assert.deepEqual([only2.added, only2.removed], [0, 1]);
+  assert.deepEqual(only2.page.panels[0].rest.characters, [rival], "character 2 keeps its box (and its name)");
+  assert.deepEqual(only2.page.panels[0].rest.cast, [2]);
+  assert.deepEqual(m.boxCharacters(only2.page.panels[0]), [2]);
+  assert.equal(page.panels[0].rest.characters.length, 2, "the input page is not changed");
+  const saved = JSON.parse(m.serializePage(only2.page));
+  assert.deepEqual(saved.panels[0], { characters: [rival], dialogs: [], prompt: "both", cast: [2] });
+
+  const swapped = m.castPanel(page, 0, [2, 1]);
+  assert.deepEqual(swapped.page.panels[0].rest.characters, [rival, hero], "box order follows the cast");
+  const grown = m.castPanel(only2.page, 0, [2, 1]);
+  assert.equal(grown.added, 1);
+  assert.deepEqual(grown.page.panels[0].rest.characters[0], rival);
+  const fresh = grown.page.panels[0].rest.characters[1];
+  assert.ok(fresh[0] > 0.45 && fresh[2] <= 0.95 && fresh[3] === 1, `a new box in the second column: ${fresh}`);
+  assert.deepEqual(Object.keys(m.castPanel(only2.page, 0, [1]).page.panels[0].rest), ["characters", "dialogs", "prompt", "cast"],
+    "an existing cast key keeps its place");
+
+  const back = m.castPanel(swapped.page, 0, null);
+  assert.equal("cast" in back.page.panels[0].rest, false, "all: the key is removed");
+  assert.deepEqual(back.page.panels[0].rest.characters, [hero, rival], "all: box k shows character k + 1 again");
+});
+
+test("a cast on a preset panel without an entry yet pads the entries; cast problems name the reading number", () => {
+  const settings = { preset: "4 panels (2×2)", width: 874, height: 1240, margin: 47, gutter: 18, direction: "rtl" };
+  const { page, added } = m.castPanel(m.emptyPage(), 2, [1]);
+  assert.equal(added, 1);
+  assert.deepEqual(JSON.parse(m.serializePage(page)).panels, [{}, {}, { cast: [1], characters: [[0.06, 0.25, 0.94, 1]] }]);
+  assert.deepEqual(m.castProblems(page, settings), []);
+
+  const bad = m.parsePage(JSON.stringify({ panels: [
+    { characters: [[0, 0, 1, 1]] },
+    { characters: [[0, 0, 0.5, 1], [0.5, 0, 1, 1]], cast: [2] },
+    { characters: [[0, 0, 1, 1]], cast: "2" },
+    { characters: [[0, 0, 0.5, 1], [0.5, 0, 1, 1]], cast: [1, 1] },
+  ] })).page;
+  const problems = m.castProblems(bad, settings);
+  assert.equal(problems.length, 3);
+  assert.match(problems[0], /^panel 2: the cast 2 names 1 character\(s\) but the panel has 2 character box\(es\).*Delete 1/);
+  assert.match(problems[1], /^panel 3: "cast" must list character numbers.*got "2"/);
+  assert.match(problems[2], /^panel 4: the cast names character 1 twice/);
+  assert.deepEqual(m.boxCharacters(bad.panels[2]), [null]);
+  assert.match(m.castProblem({ rest: { characters: [], cast: [1, 2] } }, "panel 9"), /Add 2 character box/);
+  assert.equal(m.castProblem({ rest: { characters: [[0, 0, 1, 1]], cast: null } }, "panel 1"), null);
+});
