@@ -15,6 +15,7 @@ ComfyUI keeps global state (node registry, folder paths, loaded models), so ever
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -108,6 +109,36 @@ def import_from_pack(pack_module: types.ModuleType, dotted: str) -> types.Module
     ComfyUI's ``nodes`` module, so submodules are always reached through the loaded package.
     """
     return importlib.import_module(f"{pack_module.__name__}.{dotted}")
+
+
+@contextlib.contextmanager
+def registered_nodes(comfy, **classes: type):
+    """Test-only node classes in ComfyUI's node registry for the duration of the block (``Name=Class``)."""
+    registry = comfy.nodes.NODE_CLASS_MAPPINGS
+    registry.update(classes)
+    try:
+        yield
+    finally:
+        for name in classes:
+            registry.pop(name, None)
+
+
+def source_node(return_types: tuple[str, ...], produce) -> type:
+    """A test-only node without inputs whose outputs are ``produce()`` (a tuple matching ``return_types``)."""
+
+    class Source:
+        RETURN_TYPES = tuple(return_types)
+        FUNCTION = "run"
+        CATEGORY = "testing"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}}
+
+        def run(self):
+            return tuple(produce())
+
+    return Source
 
 
 def add_models_root(comfy, pack_module: types.ModuleType, root: Path) -> None:

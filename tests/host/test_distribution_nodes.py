@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import torch
-from conftest import import_from_pack
+from conftest import import_from_pack, registered_nodes, source_node
 from distribution_models import reading_unet, tiny_sd1_unet, tiny_sdxl_unet
 
 from scripts import demo_nodes
@@ -280,22 +280,8 @@ def test_text_edit_reencodes_and_mix_follows_the_formula(pack, nodes, models):
 
 @pytest.fixture
 def model_node(comfy, models):
-    class TinyModel:
-        RETURN_TYPES = ("MODEL",)
-        FUNCTION = "run"
-        CATEGORY = "testing"
-
-        @classmethod
-        def INPUT_TYPES(cls):
-            return {"required": {}}
-
-        def run(self):
-            return (models[0],)
-
-    registry = comfy.nodes.NODE_CLASS_MAPPINGS
-    registry["DSDTestTinyModel"] = TinyModel
-    yield
-    registry.pop("DSDTestTinyModel")
+    with registered_nodes(comfy, DSDTestTinyModel=source_node(("MODEL",), lambda: (models[0],))):
+        yield
 
 
 def test_ksampler_consumes_the_sampled_conditioning(comfy, nodes, models, model_node, run_prompt):
@@ -337,22 +323,9 @@ class ProgressTextRecorder:
 
 @pytest.fixture
 def reference_node(comfy, reading_models):
-    class ReadingModels:
-        RETURN_TYPES = ("MODEL", "CLIP", "VAE", "IMAGE")
-        FUNCTION = "run"
-        CATEGORY = "testing"
-
-        @classmethod
-        def INPUT_TYPES(cls):
-            return {"required": {}}
-
-        def run(self):
-            return (*reading_models, reference_images())
-
-    registry = comfy.nodes.NODE_CLASS_MAPPINGS
-    registry["DSDTestReadingModels"] = ReadingModels
-    yield
-    registry.pop("DSDTestReadingModels")
+    produce = lambda: (*reading_models, reference_images())  # noqa: E731
+    with registered_nodes(comfy, DSDTestReadingModels=source_node(("MODEL", "CLIP", "VAE", "IMAGE"), produce)):
+        yield
 
 
 def test_train_shows_the_loss_and_the_outcome_as_progress_text(comfy, nodes, reference_node, run_prompt, monkeypatch):

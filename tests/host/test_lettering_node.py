@@ -9,6 +9,7 @@ import types
 
 import pytest
 import torch
+from conftest import registered_nodes
 
 CAPTURED: list[torch.Tensor] = []
 LAYOUT = json.dumps({"characters": [[0.05, 0.4, 0.4, 1.0], [0.6, 0.4, 0.95, 1.0]],
@@ -36,9 +37,8 @@ def capture(comfy, pack):
             CAPTURED.append(images.clone())
             return {}
 
-    comfy.nodes.NODE_CLASS_MAPPINGS["DSSTestCaptureImage"] = Capture
-    yield
-    comfy.nodes.NODE_CLASS_MAPPINGS.pop("DSSTestCaptureImage")
+    with registered_nodes(comfy, DSSTestCaptureImage=Capture):
+        yield
 
 
 @pytest.fixture(scope="module")

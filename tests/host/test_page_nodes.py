@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import import_from_pack
+from conftest import import_from_pack, registered_nodes
 from unet_calls import case
 
 CALLS: list[tuple[int, int, tuple]] = []
@@ -36,10 +36,8 @@ def test_nodes(comfy, pack):
             shade = 0.2 * len(CALLS) % 1.0
             return (torch.full((1, layout.height, layout.width, 3), shade),)
 
-    registry = comfy.nodes.NODE_CLASS_MAPPINGS
-    registry["DSSTestPanelStandIn"] = PanelStandIn
-    yield
-    registry.pop("DSSTestPanelStandIn")
+    with registered_nodes(comfy, DSSTestPanelStandIn=PanelStandIn):
+        yield
 
 
 def page_prompt(*, preset="4 panels (2×2)", page=PAGE_JSON, panel_index=-1, pages=1, export=None) -> dict:
@@ -242,12 +240,8 @@ def cast_nodes(comfy, pack, golden):
             RECORDED.append((characters.count, which, len(layout.characters)))
             return (characters,)
 
-    registry = comfy.nodes.NODE_CLASS_MAPPINGS
-    added = {"DSSTestPageGolden": Golden, "DSSTestRecordCharacters": Record}
-    registry.update(added)
-    yield
-    for name in added:
-        registry.pop(name)
+    with registered_nodes(comfy, DSSTestPageGolden=Golden, DSSTestRecordCharacters=Record):
+        yield
 
 
 def cast_prompt(model_name: str | None, *, page: str = CAST_PAGE, adapted: bool = False,

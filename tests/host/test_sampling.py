@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import GOLDEN_DIR, add_models_root, import_from_pack
+from conftest import GOLDEN_DIR, add_models_root, import_from_pack, registered_nodes, source_node
 from unet_calls import case
 
 LAYOUT = json.dumps({"characters": [[0.05, 0.1, 0.45, 0.95], [0.55, 0.1, 0.95, 0.95]], "dialogs": [[0.6, 0, 1, 0.3]]})
@@ -21,18 +21,9 @@ def test_nodes(comfy, pack, golden):
     sockets = import_from_pack(pack, "nodes.sockets")
     data = case(golden, "two_chars")
 
-    class GoldenConditioning:
-        RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
-        FUNCTION = "run"
-        CATEGORY = "testing"
-
-        @classmethod
-        def INPUT_TYPES(cls):
-            return {"required": {}}
-
-        def run(self):
-            rows = [[[data["text"][i : i + 1], {"pooled_output": data["pooled"][i : i + 1]}]] for i in (1, 0)]
-            return tuple(rows)  # positive (cond row), negative (uncond row)
+    def golden_conditioning():
+        rows = [[[data["text"][i : i + 1], {"pooled_output": data["pooled"][i : i + 1]}]] for i in (1, 0)]
+        return tuple(rows)  # positive (cond row), negative (uncond row)
 
     class GoldenCharacters:
         RETURN_TYPES = ("DIFFSENSEI_CHARACTERS",)
@@ -46,12 +37,9 @@ def test_nodes(comfy, pack, golden):
         def run(self, count):
             return (sockets.EncodedCharacters(clip=data["clip"][0, :count], magi=data["magi"][0, :count]),)
 
-    registry = comfy.nodes.NODE_CLASS_MAPPINGS
-    registry["DSSTestGoldenConditioning"] = GoldenConditioning
-    registry["DSSTestGoldenCharacters"] = GoldenCharacters
-    yield
-    registry.pop("DSSTestGoldenConditioning")
-    registry.pop("DSSTestGoldenCharacters")
+    with registered_nodes(comfy, DSSTestGoldenConditioning=source_node(("CONDITIONING",) * 2, golden_conditioning),
+                          DSSTestGoldenCharacters=GoldenCharacters):
+        yield
 
 
 def panel_prompt(model_name: str, sampler: dict, *, characters: int = 2, layout: str = LAYOUT, width: int = 256,
