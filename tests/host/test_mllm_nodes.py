@@ -1,12 +1,15 @@
 """The MLLM nodes in real ComfyUI on a tiny MLLM written in the released layout: loading from models/diffsensei,
-adapting characters, Apply using the adapted tokens for the conditional branch only, ComfyUI's partial loading of
-the LLM, and the errors for incomplete folders, too many characters and out-of-memory."""
+adapting characters (also per panel after Page → panel layouts), Apply using the adapted tokens for the conditional
+branch only, ComfyUI's partial loading of the LLM, and the errors for incomplete folders, too many characters and
+out-of-memory."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
-from conftest import GOLDEN_DIR, add_models_root, import_from_pack
+from conftest import GOLDEN_DIR, add_models_root, import_from_pack, registered_nodes, source_node
 
 
 def _tiny_builders():
@@ -226,3 +229,60 @@ def test_empty_slots_are_black_images_when_encoders_are_connected(comfy, pack, m
     with_zeros = mllm_module.DiffSenseiMLLMAdaptCharacters.execute(mllm, adapter, chars, "a smile", 0.4)[0]
     assert with_black.adapted_tokens.shape == with_zeros.adapted_tokens.shape == (1, 64, TOKEN_DIM)
     assert (with_black.adapted_tokens[:, 16:] - with_zeros.adapted_tokens[:, 16:]).abs().max() > 1e-4
+
+
+def test_adapt_per_panel_after_page_panels(comfy, mllm_module, mllm, adapter, sockets, run_prompt):
+    """Page (2 panels, casts [1] and [3, 1]) → Page → panel layouts → MLLM Adapt Characters, mapped over the
+    per-panel 'characters' and 'prompt' lists: each panel's tokens come from its own cast and its own prompt."""
+    chars = characters(sockets, n=3, seed=5)
+    casts, prompts = [[1], [3, 1]], ["the girl smiles", "two rivals glare at each other"]
+    page = {"panels": [
+        {"box": [0.0, 0.0, 0.5, 1.0], "characters": [[0.1, 0.2, 0.9, 1.0]], "cast": casts[0], "prompt": prompts[0]},
+        {"box": [0.5, 0.0, 1.0, 1.0], "characters": [[0.0, 0.2, 0.5, 1.0], [0.5, 0.2, 1.0, 1.0]], "cast": casts[1],
+         "prompt": prompts[1]},
+    ]}
+    seen = []
+
+    class Record:
+        RETURN_TYPES = ("DIFFSENSEI_CHARACTERS",)
+        FUNCTION = "run"
+        CATEGORY = "testing"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"characters": ("DIFFSENSEI_CHARACTERS",)}}
+
+        def run(self, characters):
+            seen.append(characters)
+            return (characters,)
+
+    inputs = source_node(("DIFFSENSEI_MLLM", "DIFFSENSEI_ADAPTER", "DIFFSENSEI_CHARACTERS"),
+                         lambda: (mllm, adapter, chars))
+    prompt = {
+        "inputs": {"class_type": "DSSTestMLLMInputs", "inputs": {}},
+        "page": {"class_type": "DiffSenseiPageLayout", "inputs": {
+            "preset": "custom (drawn panels)", "page_size": "A5 (148×210 mm)", "dpi": 50, "direction": "ltr",
+            "margin_mm": 8.0, "gutter_mm": 3.0, "border_mm": 0.5, "page": json.dumps(page)}},
+        "panels": {"class_type": "DiffSenseiPagePanels", "inputs": {
+            "page": ["page", 0], "scale": 128, "panel_index": -1, "batch_size": 1, "characters": ["inputs", 2]}},
+        "adapt": {"class_type": "DiffSenseiMLLMAdaptCharacters", "inputs": {
+            "mllm": ["inputs", 0], "adapter": ["inputs", 1], "characters": ["panels", 4], "prompt": ["panels", 2],
+            "mllm_scale": 0.4}},
+        "record": {"class_type": "DSSTestRecordAdapted", "inputs": {"characters": ["adapt", 0]}},
+        "keep": {"class_type": "PreviewAny", "inputs": {"source": ["record", 0]}},
+    }
+    with registered_nodes(comfy, DSSTestMLLMInputs=inputs, DSSTestRecordAdapted=Record):
+        executor, _ = run_prompt(prompt)
+    assert executor.success, executor.status_messages
+    assert len(seen) == 2, "MLLM Adapt Characters ran once per panel"
+    for got, cast, text in zip(seen, casts, prompts, strict=True):
+        rows = [c - 1 for c in cast]
+        assert got.count == len(cast), f"cast {cast}: {got.count} characters"
+        assert torch.equal(got.clip, chars.clip[rows]) and torch.equal(got.magi, chars.magi[rows])
+        assert got.adapted_tokens is not None and got.adapted_tokens.shape == (1, 64, TOKEN_DIM)
+        own = sockets.EncodedCharacters(clip=chars.clip[rows], magi=chars.magi[rows])
+        reference = adapt(mllm_module, mllm, adapter, own, prompt=text).adapted_tokens
+        torch.testing.assert_close(got.adapted_tokens, reference)
+        whole_page = adapt(mllm_module, mllm, adapter, chars, prompt=text).adapted_tokens
+        assert (got.adapted_tokens - whole_page).abs().max() > 1e-3, "the MLLM read the panel's cast, not the page's"
+    assert (seen[0].adapted_tokens - seen[1].adapted_tokens).abs().max() > 1e-3

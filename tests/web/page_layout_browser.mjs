@@ -28,6 +28,7 @@ await runBrowserCheck({ viewport: { width: 1200, height: 900 } }, async ({ args,
   assert.ok(served.some((e) => e.endsWith("/js/page_layout.js")), JSON.stringify(served));
   assert.ok(served.some((e) => e.endsWith("/js/panel_layout.js")), "the panel editor is still served");
   assert.ok(served.some((e) => e.endsWith("/js/canvas_widget.js")), "the shared binding is served (and loaded) too");
+  assert.ok(served.some((e) => e.endsWith("/js/page_cast.js")), "the cast model is served (and loaded) too");
   // The shared module is loaded on its own and by both editors: still one registration per editor, none of its own.
   assert.deepEqual(registered.sort(), ["DiffSensei.PageLayoutEditor", "DiffSensei.PanelLayoutEditor"]);
   step("app loaded, page canvas served", { served, registered });
@@ -200,6 +201,6 @@ await runBrowserCheck({ viewport: { width: 1200, height: 900 } }, async ({ args,
   result.console_errors = result.console.length;
   step("a dragged preset panel became a drawn panel", { value });
 
-  const ours = result.console.filter((line) => /diffsensei|page_layout|page_model|canvas_widget/i.test(line));
+  const ours = result.console.filter((line) => /diffsensei|page_layout|page_model|page_cast|canvas_widget/i.test(line));
   assert.deepEqual(ours, [], "console errors from the pack's scripts");
 });

@@ -5,14 +5,15 @@
 // As on the Panel layout node, the node's own `page` STRING widget is the one place the value lives (saved in
 // widgets_values, sent in the API prompt). With a named preset the canvas shows the preset's panels: a click selects
 // one (its cast can be set without leaving the preset); the first drag (or "Edit as custom") copies them into the
-// JSON as drawn panels and sets the preset to custom. Geometry and casts live in ./page_model.js (no DOM); the DOM
-// widget, pointer plumbing and registration are shared with the box editor in ./canvas_widget.js. Only
-// window.comfyAPI is used; node callbacks are chained, never replaced.
+// JSON as drawn panels and sets the preset to custom. Geometry lives in ./page_model.js and casts in ./page_cast.js
+// (both without DOM); the DOM widget, pointer plumbing and registration are shared with the box editor in
+// ./canvas_widget.js. Only window.comfyAPI is used; node callbacks are chained, never replaced.
 
 import {
   CanvasEditor, centredText, cursorFor, dashedRect, drawHandles, registerCanvasEditor, roundedRect,
 } from "./canvas_widget.js";
 import { characterColour, handlePoints } from "./layout_model.js";
+import * as casts from "./page_cast.js";
 import * as model from "./page_model.js";
 
 const SETTINGS = ["preset", "page_size", "dpi", "direction", "margin_mm", "gutter_mm", "page"];
@@ -110,13 +111,13 @@ class PageEditor extends CanvasEditor {
   setCast(text) {
     if (this.selected === null) return this.say("select a panel first (click it), then type its cast.");
     if (!this.editable()) return;
-    const { cast, error } = model.parseCastText(text);
+    const { cast, error } = casts.parseCastText(text);
     if (error) return this.say(error);
     const label = this.panelLabel(this.selected);
-    const { page, added, removed } = model.castPanel(this.page, this.selected, cast);
+    const { page, added, removed } = casts.castPanel(this.page, this.selected, cast);
     const boxes = [added && `added ${added} character box(es)`, removed && `removed ${removed} character box(es)`];
     const changed = boxes.filter(Boolean).join(", ");
-    this.message = `${label}: cast ${model.formatCast(cast)}${changed ? ` (${changed})` : ""}`;
+    this.message = `${label}: cast ${casts.formatCast(cast)}${changed ? ` (${changed})` : ""}`;
     this.commit(page);
   }
 
@@ -274,7 +275,7 @@ class PageEditor extends CanvasEditor {
     const entry = shape.index !== null ? this.page.panels[shape.index] : null;
     const inner = (b) => [X(x1 + b[0] * (x2 - x1)), Y(y1 + b[1] * (y2 - y1)), (b[2] - b[0]) * (X(x2) - X(x1)),
       (b[3] - b[1]) * (Y(y2) - Y(y1))];
-    const shows = model.boxCharacters(entry);
+    const shows = casts.boxCharacters(entry);
     entryBoxes(entry?.rest.characters).forEach((box, i) => {
       if (!box) return;
       const [bx, by, bw, bh] = inner(box);
@@ -297,8 +298,8 @@ class PageEditor extends CanvasEditor {
     ctx.restore();
     const cx = (X(x1) + X(x2)) / 2;
     const cy = (Y(y1) + Y(y2)) / 2;
-    const cast = model.panelCast(entry);
-    const problem = entry ? model.castProblem(entry, "") : null;
+    const cast = casts.panelCast(entry);
+    const problem = entry ? casts.castProblem(entry, "") : null;
     ctx.save();
     ctx.fillStyle = problem ? PROBLEM : "rgba(20,20,20,0.85)";
     ctx.beginPath();
@@ -306,7 +307,7 @@ class PageEditor extends CanvasEditor {
     ctx.fill();
     centredText(ctx, String(shape.order + 1), cx, cy + 1);
     if (cast !== null) {
-      const text = Array.isArray(cast) ? `cast ${model.formatCast(cast)}` : "cast ?";
+      const text = Array.isArray(cast) ? `cast ${casts.formatCast(cast)}` : "cast ?";
       ctx.font = "bold 10px sans-serif";
       const w = ctx.measureText(text).width + 8;
       ctx.fillStyle = problem ? PROBLEM : "rgba(20,20,20,0.75)";
@@ -325,14 +326,14 @@ class PageEditor extends CanvasEditor {
     field.disabled = this.selected === null || this.readOnly || !!this.error;
     field.placeholder = this.selected === null ? "no panel" : "all";
     if (document.activeElement !== field) {
-      const cast = this.selected === null ? null : model.panelCast(this.page.panels[this.selected]);
-      field.value = cast === null ? "" : Array.isArray(cast) ? model.formatCast(cast) : JSON.stringify(cast);
+      const cast = this.selected === null ? null : casts.panelCast(this.page.panels[this.selected]);
+      field.value = cast === null ? "" : Array.isArray(cast) ? casts.formatCast(cast) : JSON.stringify(cast);
     }
   }
 
   statusText() {
     const settings = this.settings;
-    const problems = this.error ? [] : model.castProblems(this.page, settings);
+    const problems = this.error ? [] : casts.castProblems(this.page, settings);
     if (problems.length) return `⚠ ${problems[0]}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ""}`;
     const reading = settings.direction === "rtl" ? "right to left" : "left to right";
     let text = `${settings.width}×${settings.height} px · ${this.shapes.length} panel(s) · ${reading}`;
