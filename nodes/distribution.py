@@ -21,6 +21,7 @@ from ..diffsensei_core.distribution import (
     PromptDistribution,
     check_encoders,
     check_gamma,
+    describe_training,
     draw,
     fit,
     load,
@@ -97,7 +98,10 @@ class DiffSenseiLoadPromptDistribution(io.ComfyNode):
             inputs=[io.Combo.Input("distribution_name", options=distribution_choices(),
                                    tooltip="A .safetensors file in models/prompt_distributions.")],
             outputs=[PromptDistributionSocket.Output(display_name="distribution",
-                                                     tooltip="The learned prompt distribution (μ, σ, soft prompts).")],
+                                                     tooltip="The learned prompt distribution (μ, σ, soft prompts)."),
+                     io.String.Output(display_name="training", tooltip=(
+                         "How it was trained, one setting a line: encoders, K and tokens, steps done of asked, last "
+                         "loss, learning rate, M, images per step, resolution, seed, prefix, suffix, note."))],
         )
 
     @classmethod
@@ -109,10 +113,9 @@ class DiffSenseiLoadPromptDistribution(io.ComfyNode):
                 f"DiffSensei: Load prompt distribution (distribution_name): '{distribution_name}' was not found in "
                 f"{folder_paths.get_folder_paths(FOLDER)}; train one or copy the file there and refresh")
         distribution = load(path)
-        info = distribution.info
-        log.info("loaded prompt distribution %s: K=%d, %d tokens, %s, %d steps", distribution_name, info.prompts,
-                 info.tokens, info.identity.describe(), info.steps)
-        return io.NodeOutput(distribution)
+        text = describe_training(distribution.info)
+        log.info("loaded prompt distribution %s:\n  %s", distribution_name, text.replace("\n", "\n  "))
+        return io.NodeOutput(distribution, text)
 
 
 class DiffSenseiSamplePromptDistribution(io.ComfyNode):
@@ -202,19 +205,25 @@ class DiffSenseiMixPromptDistributions(io.ComfyNode):
         where = "DiffSensei: Mix prompt distributions"
         chosen = [(kwargs[f"distribution_{i}"], kwargs.get(f"weight_{i}", 1.0), kwargs.get(f"gamma_{i}", 1.0))
                   for i in range(1, MIX_INPUTS + 1) if kwargs.get(f"distribution_{i}") is not None]
+        slots = [i for i in range(1, MIX_INPUTS + 1) if kwargs.get(f"distribution_{i}") is not None]
         first = chosen[0][0]
-        for index, (other, _w, _g) in enumerate(chosen[1:], start=2):
+        for index, (other, _w, _g) in zip(slots[1:], chosen[1:], strict=True):  # input numbers, gaps allowed
             try:
                 check_encoders(first.info.identity, other.info.identity, where=f"{where} (distribution_{index})")
             except DistributionError as e:
                 raise DistributionError(f"{e} — distribution_1 uses {first.info.identity.describe()}") from None
+            if other.info.identity.fingerprints != first.info.identity.fingerprints:
+                log.warning("%s: distribution_1 and distribution_%d have the same encoder shapes (%s) but were "
+                            "trained on different CLIP weights (other token-embedding fingerprints); their prompt "
+                            "spaces may not line up, so the mix can look like neither. Mix distributions trained "
+                            "with the same CLIP", where, index, first.info.identity.describe())
         try:
             gaussian = mix([d.gaussian for d, _w, _g in chosen], [w for _d, w, _g in chosen],
                            [g for _d, _w, g in chosen])
         except DistributionError as e:
             raise DistributionError(f"{where}, {e}") from None
         note = "mix of " + ", ".join(f"w={w:g} γ={g:g}" for _d, w, g in chosen)
-        info = replace(first.info, prompts=0, tokens=0, steps=0, last_loss=None, note=note)
+        info = replace(first.info, prompts=0, tokens=0, steps=0, last_loss=None, note=note, training=None)
         return io.NodeOutput(PromptDistribution(gaussian, info, None))
 
 

@@ -26,6 +26,7 @@ from ..diffsensei_core.distribution import (
     StepResult,
     TrainConfig,
     Trainer,
+    TrainingSettings,
     noise_mse,
     save,
 )
@@ -81,6 +82,7 @@ class UNetDenoiseLoss:
         self.transformer_options = dict(unet.model_options.get("transformer_options", {}))
 
     def __call__(self, hidden: torch.Tensor, pooled: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        mm.throw_exception_if_processing_interrupted()  # before the forward: a cancel during loading saves nothing
         rows, device = hidden.shape[0], self.latents.device
         if rows % self.images:
             raise DistributionError(f"{NODE}: the loss got {rows} sampled conditionings for {self.images} images "
@@ -193,11 +195,12 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
                                    height=resolution)
             config = TrainConfig(steps=steps, learning_rate=learning_rate, samples=rows, seed=seed)
             node_id = _node_id(cls)
+            settings = TrainingSettings(learning_rate, samples_per_step, images_per_step, resolution, seed, steps)
             trainer = Trainer(soft, encoder, loss, config, on_step=_progress(steps, node_id))
             try:
                 trainer.run()
             except mm.InterruptProcessingException:
-                _report(_save_interrupted(trainer, encoder, path, steps), node_id, logging.WARNING)
+                _report(_save_interrupted(trainer, encoder, path, settings), node_id, logging.WARNING)
                 raise
             finally:
                 _remove_wrappers(unet)
@@ -209,7 +212,7 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
                            "load the model in float32")
                 _send_text(message, node_id)
                 raise DistributionError(message)
-            distribution = _finish(trainer, encoder, path,
+            distribution = _finish(trainer, encoder, path, settings,
                                    note=f"stopped early at {trainer.stopped}" if trainer.stopped else "")
         if trainer.stopped:
             _report(f"training stopped at {trainer.stopped}; the state after step {trainer.steps_done} is saved to "
@@ -219,11 +222,13 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
         return io.NodeOutput(distribution)
 
 
-def _save_interrupted(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, steps: int) -> str:
+def _save_interrupted(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, settings: TrainingSettings) -> str:
     """Save the last good state of an interrupted run (if any step finished); return what happened, for the user."""
+    steps = settings.steps_requested
     if trainer.steps_done == 0:
-        return f"interrupted before the first step finished; nothing was saved to {path}"
-    _finish(trainer, encoder, path, note=f"interrupted after {trainer.steps_done} of {steps} steps")
+        kept = f"; the existing {path.name} is unchanged" if path.exists() else ""
+        return f"interrupted before the first step finished, so nothing was saved to {path}{kept}"
+    _finish(trainer, encoder, path, settings, note=f"interrupted after {trainer.steps_done} of {steps} steps")
     return f"interrupted after {trainer.steps_done} of {steps} steps; that state is saved to {path}"
 
 
@@ -233,10 +238,12 @@ def _report(text: str, node_id: str | None, level: int) -> None:
     _send_text(text, node_id)
 
 
-def _finish(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, *, note: str) -> PromptDistribution:
+def _finish(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, settings: TrainingSettings, *,
+            note: str) -> PromptDistribution:
     gaussian = trainer.fitted()
     info = DistributionInfo(encoder.identity, trainer.prompts.prompts, trainer.prompts.tokens, encoder.prefix,
-                            encoder.suffix, steps=trainer.steps_done, last_loss=trainer.last_loss, note=note)
+                            encoder.suffix, steps=trainer.steps_done, last_loss=trainer.last_loss, note=note,
+                            training=settings)
     cpu = torch.device("cpu")
     distribution = PromptDistribution(gaussian.to(cpu), info, tuple(c.to(cpu) for c in trainer.prompts.snapshot()))
     save(distribution, path)

@@ -2,8 +2,8 @@
 
 Tensors: ``mean``/``std`` (L, D), ``pooled_mean``/``pooled_std`` (P,), and ``contexts.<e>`` (K, n, w_e) per
 encoder (absent for mixes, which can be sampled but not re-encoded). Metadata (strings): the format version and
-a JSON record of K, n, prefix, suffix, steps, last loss and the encoder identity (names, widths, pooled width,
-token-embedding fingerprints).
+a JSON record of K, n, prefix, suffix, steps, last loss, the encoder identity (names, widths, pooled width,
+token-embedding fingerprints) and the training settings (absent in mixes and in files from before they were recorded).
 """
 
 from __future__ import annotations
@@ -25,6 +25,28 @@ VERSION = 1
 
 
 @dataclass(frozen=True)
+class TrainingSettings:
+    """What the Train node was asked for; steps done, prefix and suffix live in :class:`DistributionInfo`."""
+
+    learning_rate: float
+    samples_per_step: int  # M, per image and step
+    images_per_step: int
+    resolution: int
+    seed: int
+    steps_requested: int
+
+    def to_record(self) -> dict:
+        return {"learning_rate": self.learning_rate, "samples_per_step": self.samples_per_step,
+                "images_per_step": self.images_per_step, "resolution": self.resolution, "seed": self.seed,
+                "steps_requested": self.steps_requested}
+
+    @classmethod
+    def from_record(cls, record: dict) -> TrainingSettings:
+        return cls(float(record["learning_rate"]), int(record["samples_per_step"]), int(record["images_per_step"]),
+                   int(record["resolution"]), int(record["seed"]), int(record["steps_requested"]))
+
+
+@dataclass(frozen=True)
 class DistributionInfo:
     identity: EncoderIdentity
     prompts: int  # K (0 for a mix)
@@ -35,6 +57,32 @@ class DistributionInfo:
     last_loss: float | None = None
     note: str = ""  # e.g. "mix of a (0.7), b (0.3)" or "stopped early: …"
     version: int = VERSION
+    training: TrainingSettings | None = None  # None for mixes and older files
+
+
+def describe_training(info: DistributionInfo) -> str:
+    """One line per setting, for the log and the Load node's text output."""
+    lines = [f"encoders: {info.identity.describe()}"]
+    if info.prompts == 0:
+        lines.append(f"a mix, not trained: {info.note or 'no details recorded'}")
+        return "\n".join(lines)
+    lines.append(f"soft prompts: K={info.prompts}, {info.tokens} tokens each")
+    t = info.training
+    asked = f" of {t.steps_requested} asked" if t is not None else ""
+    loss = f", last loss {info.last_loss:.4f}" if info.last_loss is not None else ""
+    lines.append(f"steps: {info.steps} done{asked}{loss}")
+    if t is not None:
+        lines += [f"learning rate: {t.learning_rate:g}",
+                  f"samples per image and step (M): {t.samples_per_step}",
+                  f"images per step: {t.images_per_step}",
+                  f"resolution: {t.resolution}x{t.resolution}",
+                  f"seed: {t.seed}"]
+    else:
+        lines.append("training settings: not recorded (file written before they were)")
+    lines += [f"prefix: {info.prefix!r}", f"suffix: {info.suffix!r}"]
+    if info.note:
+        lines.append(f"note: {info.note}")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +124,8 @@ def to_state_dict(distribution: PromptDistribution) -> tuple[dict[str, torch.Ten
         "encoders": {"names": list(info.identity.names), "widths": list(info.identity.widths),
                      "pooled_width": info.identity.pooled_width, "fingerprints": list(info.identity.fingerprints)},
     }
+    if info.training is not None:
+        record["training"] = info.training.to_record()
     return tensors, {"format": FORMAT, "version": str(info.version), "distribution": json.dumps(record)}
 
 
@@ -93,6 +143,7 @@ def from_state_dict(tensors: dict[str, torch.Tensor], metadata: dict[str, str], 
         identity = EncoderIdentity(tuple(encoders["names"]), tuple(int(w) for w in encoders["widths"]),
                                    int(encoders["pooled_width"]), tuple(encoders["fingerprints"]))
         gaussian = PromptGaussian(tensors["mean"], tensors["std"], tensors["pooled_mean"], tensors["pooled_std"])
+        training = TrainingSettings.from_record(record["training"]) if record.get("training") else None
     except (KeyError, ValueError, TypeError) as e:
         raise DistributionError(f"{source}: the prompt distribution is incomplete ({e!r} missing or malformed); "
                                 "train it again") from None
@@ -102,7 +153,7 @@ def from_state_dict(tensors: dict[str, torch.Tensor], metadata: dict[str, str], 
                                 "train it again")
     info = DistributionInfo(identity, int(record["prompts"]), int(record["tokens"]), record.get("prefix", ""),
                             record.get("suffix", ""), int(record.get("steps", 0)), record.get("last_loss"),
-                            record.get("note", ""), version)
+                            record.get("note", ""), version, training)
     return PromptDistribution(gaussian, info, contexts or None)
 
 

@@ -9,7 +9,9 @@ from diffsensei_core.distribution import (
     EncoderIdentity,
     PromptDistribution,
     SoftPrompts,
+    TrainingSettings,
     check_encoders,
+    describe_training,
     draw,
     fit,
     load,
@@ -20,13 +22,17 @@ from diffsensei_core.errors import DistributionError
 
 from .toy_text_encoder import ToyEncoder
 
+SETTINGS = TrainingSettings(learning_rate=2e-4, samples_per_step=3, images_per_step=2, resolution=512,
+                            seed=2**64 - 1, steps_requested=40)
 
-def _distribution(contexts=True) -> PromptDistribution:
+
+def _distribution(contexts=True, training=SETTINGS) -> PromptDistribution:
     encoder = ToyEncoder(prefix=(4,), suffix=(5,))
     prompts = SoftPrompts(prompts=5, tokens=3, widths=(8, 12), seed=2)
     with torch.no_grad():
         gaussian = fit(encoder(prompts.tensors()))
-    info = DistributionInfo(encoder.identity, 5, 3, encoder.prefix, encoder.suffix, steps=12, last_loss=0.25)
+    info = DistributionInfo(encoder.identity, 5, 3, encoder.prefix, encoder.suffix, steps=12, last_loss=0.25,
+                            note="interrupted after 12 of 40 steps", training=training)
     return PromptDistribution(gaussian, info, prompts.snapshot() if contexts else None)
 
 
@@ -41,6 +47,24 @@ def test_round_trip_gives_bit_identical_samples(tmp_path):
                                                                              gamma=1.3)
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not (tmp_path / "style.safetensors.partial").exists()
+
+
+def test_training_settings_round_trip_and_are_described(tmp_path):
+    loaded = load(save(_distribution(), tmp_path / "style.safetensors"))
+    assert loaded.info.training == SETTINGS
+    lines = describe_training(loaded.info).splitlines()
+    assert "steps: 12 done of 40 asked, last loss 0.2500" in lines
+    for line in ("learning rate: 0.0002", "samples per image and step (M): 3", "images per step: 2",
+                 "resolution: 512x512", f"seed: {2**64 - 1}", "note: interrupted after 12 of 40 steps"):
+        assert line in lines
+    assert lines[-3].startswith("prefix: ") and lines[-2].startswith("suffix: ")
+
+
+def test_a_file_without_training_settings_loads_and_says_so(tmp_path):
+    loaded = load(save(_distribution(training=None), tmp_path / "old.safetensors"))
+    assert loaded.info.training is None
+    text = describe_training(loaded.info)
+    assert "steps: 12 done, last loss 0.2500" in text and "training settings: not recorded" in text
 
 
 def test_a_mix_round_trips_without_contexts(tmp_path):

@@ -5,6 +5,7 @@ demo VAE; models are built and nodes run under inference mode, as ComfyUI runs t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -151,14 +152,24 @@ def test_gradients_reach_both_encoders_through_the_real_unet(pack, nodes, models
     assert torch.isfinite(torch.tensor(fixed_loss(nodes, models, trained)))
 
 
-def test_the_artifact_loads_bit_identically(nodes, models, distribution_folder):
+def test_the_artifact_loads_bit_identically(pack, nodes, models, distribution_folder, caplog):
     _, dist = nodes
-    trained = train(nodes, models, name="dss_style", steps=2)
+    core = import_from_pack(pack, "diffsensei_core.distribution")
+    trained = train(nodes, models, name="dss_style", steps=2, suffix="in ink")
     assert trained.info.steps == 2 and trained.info.prompts == 4 and trained.info.tokens == 2
+    assert trained.info.training == core.TrainingSettings(learning_rate=0.05, samples_per_step=2, images_per_step=1,
+                                                          resolution=RESOLUTION, seed=0, steps_requested=2)
     path = dist.output_folder() + "/dss_style.safetensors"
     assert path.startswith(distribution_folder)
-    with torch.inference_mode():
-        loaded = dist.DiffSenseiLoadPromptDistribution.execute(distribution_name="dss_style.safetensors").args[0]
+    with torch.inference_mode(), caplog.at_level(logging.INFO, logger="diffsensei"):
+        loaded, text = dist.DiffSenseiLoadPromptDistribution.execute(distribution_name="dss_style.safetensors").args
+    lines = text.splitlines()
+    for line in ("soft prompts: K=4, 2 tokens each", "learning rate: 0.05", "samples per image and step (M): 2",
+                 "images per step: 1", "resolution: 64x64", "seed: 0", "prefix: ''", "suffix: 'in ink'"):
+        assert line in lines
+    assert any(line.startswith("steps: 2 done of 2 asked, last loss ") for line in lines)
+    assert any("loaded prompt distribution dss_style.safetensors" in r.getMessage()
+               and "learning rate: 0.05" in r.getMessage() for r in caplog.records)
     a, b = sample(nodes, trained, seed=5), sample(nodes, loaded, seed=5)
     assert torch.equal(a[0][0], b[0][0]) and torch.equal(a[0][1]["pooled_output"], b[0][1]["pooled_output"])
     assert a[0][0].shape == (2, 77, 64) and a[0][1]["pooled_output"].shape == (2, 1280)
@@ -201,6 +212,31 @@ def test_interrupt_saves_the_last_good_state(comfy, nodes, models, caplog):
     assert all(torch.isfinite(c).all() for c in saved.contexts)
     assert any("interrupted after 3 of 50 steps; that state is saved to" in r.getMessage()
                and r.getMessage().endswith("dss_interrupted.safetensors") for r in caplog.records)
+
+
+def test_interrupt_before_the_first_step_saves_nothing_and_keeps_an_existing_file(comfy, nodes, models,
+                                                                                  distribution_folder, caplog):
+    """A cancel that lands before the first step finished (here: during loading, so the loss's interrupt check fires
+    at step 1) writes nothing; an earlier file of that name is left byte for byte."""
+    import comfy.model_management as mm
+
+    train(nodes, models, name="dss_cancel_early", steps=2)
+    existing = Path(distribution_folder) / "dss_cancel_early.safetensors"
+    before = existing.read_bytes()
+    for name, kept in (("dss_cancel_early", "; the existing dss_cancel_early.safetensors is unchanged"),
+                       ("dss_cancel_new", "")):
+        caplog.clear()
+        mm.interrupt_current_processing(True)
+        try:
+            with pytest.raises(mm.InterruptProcessingException), caplog.at_level(logging.WARNING, logger="diffsensei"):
+                train(nodes, models, name=name, steps=5)
+        finally:
+            mm.interrupt_current_processing(False)
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("interrupted before the first step finished, so nothing was saved to" in m
+                   and m.endswith(f"{name}.safetensors{kept}") for m in messages), messages
+    assert existing.read_bytes() == before
+    assert sorted(p.name for p in Path(distribution_folder).glob("dss_cancel_*")) == ["dss_cancel_early.safetensors"]
 
 
 def test_nan_loss_stops_and_saves_the_last_good_state(nodes, models, monkeypatch, caplog):
@@ -276,6 +312,31 @@ def test_text_edit_reencodes_and_mix_follows_the_formula(pack, nodes, models):
     errors = import_from_pack(pack, "diffsensei_core.errors")
     with pytest.raises(errors.DistributionError, match="is a mix"):
         sample(nodes, mixed, clip=clip, suffix="at night")
+
+
+def test_mix_warns_when_the_inputs_were_trained_on_other_clip_weights(nodes, models, caplog):
+    """Same shapes, other token-embedding weights: the mix runs but warns, naming the inputs; same CLIP: silent."""
+    _, dist = nodes
+    unet, _clip, vae = models
+    with torch.inference_mode():
+        other_clip = tiny_sdxl_clip(1)
+    a = train(nodes, models, name="dss_fp_a", steps=1)
+    b = train(nodes, models, name="dss_fp_b", steps=1, seed=3)
+    c = train(nodes, (unet, other_clip, vae), name="dss_fp_c", steps=1)
+    assert c.info.identity.same_shape(a.info.identity) and c.info.identity.fingerprints != a.info.identity.fingerprints
+
+    def mixed(**inputs):
+        caplog.clear()
+        with torch.inference_mode(), caplog.at_level(logging.WARNING, logger="diffsensei"):
+            out = dist.DiffSenseiMixPromptDistributions.execute(**inputs).args[0]
+        return out, [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    _out, warnings = mixed(distribution_1=a, distribution_2=b)
+    assert warnings == []
+    out, warnings = mixed(distribution_1=a, distribution_2=b, distribution_4=c)
+    assert out.info.training is None and out.info.prompts == 0
+    assert len(warnings) == 1 and "distribution_1 and distribution_4 have the same encoder shapes" in warnings[0]
+    assert "different CLIP weights" in warnings[0]
 
 
 @pytest.fixture
