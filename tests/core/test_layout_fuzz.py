@@ -2,10 +2,9 @@
 
 import json
 import math
-import os
 
 import torch
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from diffsensei_core.errors import DiffSenseiError
@@ -18,9 +17,9 @@ from diffsensei_core.layout import (
     parse_layout,
 )
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                # CI replays a fixed example sequence; local runs keep exploring new inputs
-                derandomize=bool(os.environ.get("CI")))
+from .fuzz import fuzz_settings
+
+FUZZ = fuzz_settings(300)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True, allow_infinity=True)

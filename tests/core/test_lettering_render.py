@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -33,6 +33,8 @@ from diffsensei_core.lettering.render import (
 )
 from diffsensei_core.lettering.text import TextFitError, fit_text, is_cjk, layout_at_size
 from diffsensei_core.page.slots import DialogSlot
+
+from .fuzz import fuzz_settings
 
 GOLDEN = Path(__file__).with_name("golden_lettering")
 REGENERATE = bool(os.environ.get("DIFFSENSEI_REGEN_LETTERING"))
@@ -204,8 +206,7 @@ def test_tategaki_with_a_real_cjk_font():
     assert all(col[0] not in "、。」ー" for col in layout.lines[1:])
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          derandomize=bool(os.environ.get("CI")))
+@fuzz_settings(100)
 @given(words=st.lists(st.text(alphabet="AWjgfy().,!?' qpQ", min_size=1, max_size=9), min_size=1, max_size=12),
        w=st.integers(20, 220), h=st.integers(12, 140), vertical=st.booleans(), size=st.integers(8, 40))
 def test_real_font_ink_never_leaves_the_text_area(words, w, h, vertical, size):
@@ -254,8 +255,7 @@ def test_same_font_size_ignores_empty_bubbles_and_says_when_no_size_fits(monkeyp
         layout_texts(two, CHAIN, style)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          derandomize=bool(os.environ.get("CI")))
+@fuzz_settings(40)
 @given(bubbles=st.lists(st.tuples(st.lists(st.text(alphabet="AWjgfy().,!?' qpQ", min_size=1, max_size=8), min_size=1,
                                            max_size=8),
                                   st.integers(40, 200), st.integers(30, 120), st.sampled_from(SHAPES)),

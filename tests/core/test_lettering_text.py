@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from diffsensei_core.errors import LetteringError
@@ -21,10 +20,10 @@ from diffsensei_core.lettering.text import (
     wrap,
 )
 
+from .fuzz import fuzz_settings
 from .lettering_fakes import MonoTypesetter
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                derandomize=bool(os.environ.get("CI")))
+FUZZ = fuzz_settings(200)
 MONO = MonoTypesetter()
 
 

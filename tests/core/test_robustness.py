@@ -2,12 +2,11 @@
 that tests/core/test_checkpoint.py and test_layout_fuzz.py leave open (issue 7)."""
 
 import json
-import os
 import pathlib
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -21,6 +20,7 @@ from diffsensei_core.convert import convert_image_generator
 from diffsensei_core.errors import DiffSenseiError, LayoutError, WeightsError
 from diffsensei_core.layout import parse_layout
 
+from .fuzz import fuzz_settings
 from .tiny_release import DIM_HEAD, write_tiny_release
 
 
@@ -129,9 +129,7 @@ def test_pickle_that_is_not_a_torch_file_is_refused(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- layout gaps
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                # CI replays a fixed example sequence; local runs keep exploring new inputs
-                derandomize=bool(os.environ.get("CI")))
+FUZZ = fuzz_settings(200)
 
 
 @FUZZ
