@@ -230,28 +230,19 @@ def ui_to_api(workflow: dict, node_classes: Mapping[str, type]) -> dict[str, dic
     return prompt
 
 
-def _read_workflow(path: Path) -> object:
+def load_workflow(path: Path, node_classes: Mapping[str, type]) -> tuple[dict[str, dict], dict | None]:
+    """Read a workflow file in UI or API format: the API prompt, and the UI graph itself (what the browser sends as
+    ``extra_pnginfo.workflow``) or None for an API prompt."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise WorkflowError(f"cannot read workflow {path}: {e}") from e
-
-
-def editor_graph(path: Path) -> dict | None:
-    """The UI workflow itself (what the browser sends as ``extra_pnginfo.workflow``), or None for an API prompt."""
-    data = _read_workflow(path)
-    return data if is_ui_workflow(data) else None
-
-
-def load_prompt(path: Path, node_classes: Mapping[str, type]) -> dict[str, dict]:
-    """Read a workflow file in UI or API format and return the API prompt."""
-    data = _read_workflow(path)
     if is_ui_workflow(data):
-        return ui_to_api(data, node_classes)
+        return ui_to_api(data, node_classes), data
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict):  # the body of POST /prompt
         data = data["prompt"]
     if isinstance(data, dict) and data and all(isinstance(v, dict) and "class_type" in v for v in data.values()):
-        return data
+        return data, None
     raise WorkflowError(f"{path} is neither a UI workflow (nodes + links) nor an API prompt "
                         "({id: {class_type, inputs}})")
 
@@ -527,8 +518,7 @@ def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
 
     workflow = ns.workflow or DEMO_WORKFLOW
     try:
-        prompt = load_prompt(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
-        graph = editor_graph(workflow)
+        prompt, graph = load_workflow(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
     except WorkflowError as e:
         log.error("%s", e)
         return 2
