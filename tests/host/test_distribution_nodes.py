@@ -89,19 +89,26 @@ def fixed_loss(nodes, models, distribution, images=None) -> float:
         return float(loss(g.mean.expand(16, -1, -1), g.pooled_mean.expand(16, -1), torch.Generator().manual_seed(123)))
 
 
-def test_encoder_matches_comfyui_text_encoding(pack, models):
+def encodes_like_comfyui(pack, clip, layers: tuple[int | None, ...]):
+    """Our differentiable encoding of a plain text equals ``CLIP.encode_from_tokens`` for each CLIPSetLastLayer
+    choice in ``layers`` (None = the model's default); returns the last encoder."""
     text_embeds = import_from_pack(pack, "nodes.text_embeds")
-    clip = models[1].clone()
+    clip = clip.clone()
     words = "a manga panel of a cat"
-    for layer in (None, -1):
+    for layer in layers:
         if layer is not None:
             clip.clip_layer(layer)
         encoder = text_embeds.ComfyPromptEncoder(clip, prefix=words, tokens=0, where="test")
         with torch.no_grad():
-            ours = encoder([torch.zeros(1, 0, 32), torch.zeros(1, 0, 32)])
+            ours = encoder([torch.zeros(1, 0, width) for width in encoder.identity.widths])
             cond, pooled = clip.encode_from_tokens(clip.tokenize(words), return_pooled=True)
         torch.testing.assert_close(ours.hidden, cond, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(ours.pooled, pooled, rtol=1e-5, atol=1e-5)
+    return encoder
+
+
+def test_encoder_matches_comfyui_text_encoding(pack, models):
+    encoder = encodes_like_comfyui(pack, models[1], (None, -1))
     assert encoder.identity.names == ("clip_l", "clip_g") and encoder.identity.widths == (32, 32)
     assert encoder.identity.pooled_width == 1280
 
@@ -417,20 +424,9 @@ def sd1_models(comfy):
 
 
 def test_sd1_clip_encodes_like_comfyui_trains_and_samples_for_ksampler(comfy, pack, nodes, sd1_models, models):
-    text_embeds = import_from_pack(pack, "nodes.text_embeds")
     errors = import_from_pack(pack, "diffsensei_core.errors")
     unet, sd1_clip, _vae = sd1_models
-    clip = sd1_clip.clone()
-    words = "a manga panel of a cat"
-    for layer in (None, -2):
-        if layer is not None:
-            clip.clip_layer(layer)
-        encoder = text_embeds.ComfyPromptEncoder(clip, prefix=words, tokens=0, where="test")
-        with torch.no_grad():
-            ours = encoder([torch.zeros(1, 0, 32)])
-            cond, pooled = clip.encode_from_tokens(clip.tokenize(words), return_pooled=True)
-        torch.testing.assert_close(ours.hidden, cond, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(ours.pooled, pooled, rtol=1e-5, atol=1e-5)
+    encoder = encodes_like_comfyui(pack, sd1_clip, (None, -2))
     assert encoder.identity.names == ("clip_l",) and encoder.identity.widths == (32,)
     assert encoder.identity.pooled_width == 32
 
