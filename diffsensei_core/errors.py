@@ -28,3 +28,13 @@ class LetteringError(DiffSenseiError, ValueError):
 
 class DistributionError(DiffSenseiError, ValueError):
     """A prompt distribution (artifact, settings, text encoders) cannot be used as asked."""
+
+
+class ScriptError(DiffSenseiError, ValueError):
+    """A chapter script (text or JSON) cannot be read or planned. ``line``/``column`` (1-based) point at the
+    offending text when it came from a script; None for JSON input (the message names the JSON path instead)."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column

@@ -1,8 +1,9 @@
 """Speech-bubble shapes inside a dialog box, their tails, and the rectangle their text may use.
 
 Shapes: "oval", "rounded" (rounded rectangle), "thought" (bumpy cloud, trailing circles for a tail),
-"shout" (spiky burst). Every shape fills its dialog box; the outline lies inside the shape, so nothing but
-the tail leaves the box. Geometry is deterministic: the same box and target give the same pixels.
+"shout" (spiky burst), "whisper" (an oval with a dashed outline). Every shape fills its dialog box; the outline
+lies inside the shape, so nothing but the tail leaves the box. Geometry is deterministic: the same box and target
+give the same pixels.
 
 Masks are drawn at ``SUPERSAMPLE``× and box-filtered down, which antialiases the edges; the outline is the
 filled shape minus the shape eroded by the outline width, so the tail joins the body without a seam.
@@ -21,7 +22,7 @@ from ..errors import LetteringError
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 
-SHAPES = ("oval", "rounded", "thought", "shout")
+SHAPES = ("oval", "rounded", "thought", "shout", "whisper")
 SUPERSAMPLE = 3
 CORNER = 0.25
 """Rounded rectangle corner radius, as a share of the box's shorter side."""
@@ -29,6 +30,8 @@ BUMP = 0.14
 """Thought-cloud bump radius, as a share of the box's shorter side."""
 BURST_INNER = 0.74
 """Shout burst: the spikes' inner points lie on the box ellipse scaled by this."""
+DASHES = 32
+"""Whisper: dashes (and as many gaps) around the outline."""
 PADDING = 0.04
 """Space between the outline and the text, as a share of the box's shorter side (at least 2 px)."""
 
@@ -136,6 +139,8 @@ def bubble_masks(shape: str, box: Box, target: Point | None, outline: float, cli
         draw.ellipse((lx - lr, ly - lr, lx + lr, ly + lr), fill=255)
     fill = np.asarray(canvas) > 0
     inner = _erode(fill, round(outline * s))
+    if shape == "whisper":
+        inner = _dashed(fill, inner, local(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)))
     return Masks((x0, y0), _downsample(fill, s), _downsample(inner, s))
 
 
@@ -185,7 +190,7 @@ def _spike_count(box: Box) -> int:
 def _draw_body(draw: ImageDraw.ImageDraw, shape: str, box: Box) -> None:
     cx, cy, a, b = _ellipse(box)
     side = 2 * min(a, b)
-    if shape == "oval":
+    if shape in ("oval", "whisper"):
         draw.ellipse(box, fill=255)
     elif shape == "rounded":
         draw.rounded_rectangle(box, radius=CORNER * side, fill=255)
@@ -226,6 +231,14 @@ def _erode(mask: np.ndarray, steps: int) -> np.ndarray:
             out[:-1, 1:] &= prev[1:, :-1]
             out[:-1, :-1] &= prev[1:, 1:]
     return out
+
+
+def _dashed(fill: np.ndarray, inner: np.ndarray, centre: Point) -> np.ndarray:
+    """``inner`` with every other of 2·DASHES angular sectors of the outline ring (fill minus inner) painted white."""
+    ys, xs = np.indices(fill.shape)
+    angle = np.arctan2(ys - centre[1], xs - centre[0]) + np.pi
+    gap = (np.floor(angle / (2 * np.pi) * 2 * DASHES).astype(np.int64) % 2) == 1
+    return inner | (fill & ~inner & gap)
 
 
 def _downsample(mask: np.ndarray, s: int) -> np.ndarray:

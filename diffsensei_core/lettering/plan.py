@@ -8,6 +8,7 @@ parentheses::
     2: Out. Looking for you.   tail to character 2
     (thought): Tell the truth? no number: nearest character; thought cloud
     1 (shout): LIAR!           tail to character 1, shout burst
+    (whisper): psst…           nearest character; oval with a dashed outline
     0: Meanwhile…              no tail (narration)
     -                          leave this dialog box without a bubble
     \\12: no prefix here        a leading backslash keeps the rest of the line as it is
@@ -36,6 +37,7 @@ SHAPE_ALIASES = {
     "rounded": "rounded", "round": "rounded", "box": "rounded", "rect": "rounded", "rectangle": "rounded",
     "thought": "thought", "think": "thought", "cloud": "thought",
     "shout": "shout", "burst": "shout", "scream": "shout", "spiky": "shout",
+    "whisper": "whisper", "dashed": "whisper",
 }
 _PREFIX = re.compile(r"^(?P<a>\d+)?\s*(?:\((?P<shape>[^()]*)\))?\s*(?P<b>\d+)?\s*:(?P<text>.*)$", re.DOTALL)
 

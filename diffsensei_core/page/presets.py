@@ -60,7 +60,7 @@ def _content(width: int, height: int, margin: int) -> Rect:
     return (margin, margin, width - margin, height - margin)
 
 
-def _split(start: float, end: float, parts: int, gutter: float, weights: tuple[float, ...] | None = None):
+def split_span(start: float, end: float, parts: int, gutter: float, weights: tuple[float, ...] | None = None):
     """``parts`` intervals filling start..end with ``gutter`` between them, sized by ``weights``."""
     weights = weights or (1.0,) * parts
     free = end - start - gutter * (parts - 1)
@@ -76,8 +76,8 @@ def _split(start: float, end: float, parts: int, gutter: float, weights: tuple[f
 def grid(rows: tuple[int, ...], width: int, height: int, margin: int, gutter: int) -> list[Outline]:
     x1, y1, x2, y2 = _content(width, height, margin)
     panels: list[Outline] = []
-    for (top, bottom), count in zip(_split(y1, y2, len(rows), gutter), rows, strict=True):
-        for left, right in _split(x1, x2, count, gutter):
+    for (top, bottom), count in zip(split_span(y1, y2, len(rows), gutter), rows, strict=True):
+        for left, right in split_span(x1, x2, count, gutter):
             panels.append((left, top, right, bottom))
     return panels
 
@@ -85,7 +85,7 @@ def grid(rows: tuple[int, ...], width: int, height: int, margin: int, gutter: in
 def four_koma(width: int, height: int, margin: int, gutter: int) -> list[Outline]:
     """A yonkoma strip: four equal panels stacked in one column over the content area."""
     x1, y1, x2, y2 = _content(width, height, margin)
-    return [(x1, top, x2, bottom) for top, bottom in _split(y1, y2, 4, gutter)]
+    return [(x1, top, x2, bottom) for top, bottom in split_span(y1, y2, 4, gutter)]
 
 
 def splash_with_insets(width: int, height: int, margin: int, gutter: int) -> list[Outline]:

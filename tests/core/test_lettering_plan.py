@@ -36,7 +36,7 @@ def test_prefixes_set_tail_target_and_shape():
 @pytest.mark.parametrize(
     ("texts", "match"),
     [
-        ("(whisper): psst", r"line 1: unknown bubble shape '\(whisper\)'"),
+        ("(mumble): psst", r"line 1: unknown bubble shape '\(mumble\)'"),
         ("ok\n2:   ", "line 2 .* has a prefix but no text"),
         ("1 (shout) 2: x", "names two characters"),
     ],
