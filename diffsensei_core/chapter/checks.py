@@ -128,6 +128,7 @@ def _check_panel(chapter: Chapter, panel: Panel, path: str, source) -> None:
             if line.mode is not None and line.mode not in MODES:
                 raise script_error(at, f"unknown speech mode '{line.mode}'", expected=", ".join(MODES),
                                    fix=f"Pick one of them.{did_you_mean(line.mode, MODES)}")
+            check_name(line.speaker, at)
             if not line.off and line.speaker not in names:
                 raise script_error(at, f"unknown speaker '{line.speaker}'",
                                    expected=f"a declared character ({', '.join(names) or 'none'}) or an off-panel "

@@ -52,11 +52,12 @@ SETTINGS = {
 }
 """Setting key (lower case, single spaces) → (Chapter field, reader of the value)."""
 MAX_NAME_WORDS = 3
-"""A ``Word:`` prefix of at most this many words (and no sentence punctuation) is taken for a speaker's name."""
-MAX_NAME_LENGTH = 30
+"""A ``Word:`` prefix is taken for a speaker's name when it has at most this many words, each capitalised, and no
+sentence punctuation (or, in scripts without Latin letters, at most ``MAX_CJK_NAME`` characters)."""
+MAX_CJK_NAME = 4
 
 _COLON = "[:：]"
-_PAGE = re.compile(r"^page\b\s*(?P<number>\S+)?\s*" + _COLON + r"?\s*$", re.IGNORECASE)
+_PAGE = re.compile(r"^page\b\s*(?P<number>[^\s:：]+)?\s*" + _COLON + r"?\s*$", re.IGNORECASE)
 _PANEL = re.compile(r"^panel\b\s*(?P<number>[^\s(（:：]+)?\s*(?:[(（](?P<hints>[^)）]*)[)）])?\s*" + _COLON + r"?\s*$",
                     re.IGNORECASE)
 _CHARACTER = re.compile(r"^character\s+(?P<name>[^:：]+?)\s*" + _COLON + r"\s*(?P<files>.*)$", re.IGNORECASE)
@@ -235,7 +236,7 @@ class _Reader:
         names = [c.name for c in self.characters]
         if name.lower() in (n.lower() for n in names) or "off" in re.split(r"[\s,]+", mods):
             return True
-        if len(name.split()) > MAX_NAME_WORDS or len(name) > MAX_NAME_LENGTH or _SENTENCE.search(name):
+        if not _name_like(name):
             return False
         raise script_error(where, f"unknown speaker '{name}'",
                            expected=f"a declared character ({', '.join(names) or 'none declared yet'}) or an "
@@ -273,6 +274,16 @@ class _Reader:
                                fix="Add a panel or delete the page.")
         self.pages.append(Page(tuple(self.panels), line=self.page_line))
         self.panels, self.page_line = [], None
+
+
+def _name_like(prefix: str) -> bool:
+    """True when the text before a colon reads like a name ('Rne', 'Old Man', '先生'), not like caption text."""
+    if _SENTENCE.search(prefix):
+        return False
+    words = prefix.split()
+    if any("a" <= c.lower() <= "z" for c in prefix):
+        return len(words) <= MAX_NAME_WORDS and all(w[0].isupper() for w in words)
+    return len(words) == 1 and len(prefix) <= MAX_CJK_NAME
 
 
 def _preview(text: str) -> str:

@@ -6,8 +6,8 @@ bubble then goes to the free spot nearest to its speaker's head (just above it w
 hard rules: inside the panel, clear of the other bubbles and of insets, covering at most ``HEAD_COVER`` of any
 character's head region, and after the previous bubble in reading order (past it in the reading direction or
 below it). Narration goes to a corner (the first one where reading starts, later ones where it ends); an off-panel
-voice near the edge where reading ends. When no spot is free the font size steps down to the minimum; below that
-the line is an error naming it.
+voice near the edge where reading ends. A line without a free spot tries smaller font sizes down to the minimum,
+and the lines before it their next spots (a depth-first search); when nothing works the line is an error naming it.
 
 All coordinates are pixels of the panel (0, 0 at its top-left corner).
 """
@@ -32,6 +32,8 @@ EDGE = 0.025
 """Space between bubbles and the panel's edge, as a share of its shorter side (at least the border + 2 px)."""
 GRID = 13
 """Candidate positions per axis."""
+SEARCH_BUDGET = 20000
+"""Spots the placement search may try per panel before it gives up."""
 SLACK = 2
 """Pixels added to a fitted bubble's width and height, so rounding its position never loses the fit."""
 ASPECTS = {
@@ -132,45 +134,87 @@ def area(box: Box) -> float:
 
 def place_bubbles(space: Space, requests: Sequence[Request], fitter: Fitter, *, font_size: int,
                   min_font_size: int) -> list[Placed]:
-    """One bubble per request, in order; raise ScriptError naming the first line that has no room."""
-    placed: list[Placed] = []
-    covered = [0.0] * len(space.heads)
-    for index, request in enumerate(requests):
-        spot = _place_one(space, request, index, placed, covered, fitter, font_size, min_font_size)
-        if spot is None:
-            raise script_error(
-                request.where, f"the text '{_preview(request.text)}' finds no room in its panel even at the minimum "
-                f"font size ({min_font_size} px), next to its other bubbles and off the characters' faces",
-                expected="a line that fits its panel", fix="Shorten or split the line, move some lines to another "
-                "panel, give the panel more room ('big', 'wide'), or lower 'Min font size'.")
+    """One bubble per request, in order; raise ScriptError naming the line that finds no room.
+
+    Depth-first: each line takes its best free spot (largest font size, nearest its ideal spot); when a later line
+    finds none, the earlier ones try their next spots (at most SEARCH_BUDGET spots are tried in all).
+    """
+    choices = [_Choices(space, request, k, len(requests), fitter, (font_size, min_font_size))
+               for k, request in enumerate(requests)]
+    state = {"placed": [], "covered": [0.0] * len(space.heads), "budget": SEARCH_BUDGET, "deepest": 0}
+    if _search(space, choices, 0, state):
+        return state["placed"]
+    request = requests[state["deepest"]]
+    raise script_error(
+        request.where, f"the text '{_preview(request.text)}' finds no room in its panel even at the minimum font "
+        f"size ({min_font_size} px), next to its other bubbles and off the characters' faces",
+        expected="a line that fits its panel", fix="Shorten or split the line, move some lines to another panel, "
+        "give the panel more room ('big', 'wide'), or lower 'Min font size'.")
+
+
+def _search(space: Space, choices: list[_Choices], k: int, state: dict) -> bool:
+    if k == len(choices):
+        return True
+    state["deepest"] = max(state["deepest"], k)
+    placed, covered = state["placed"], state["covered"]
+    for spot in choices[k]:
+        state["budget"] -= 1
+        if state["budget"] < 0:
+            return False
+        if not _free(space, spot.box, placed, covered):
+            continue
+        shares = [overlap(spot.box, head) for head in space.heads]
         placed.append(spot)
-        for k, head in enumerate(space.heads):
-            covered[k] += overlap(spot.box, head)
-    return placed
+        for n, share in enumerate(shares):
+            covered[n] += share
+        if _search(space, choices, k + 1, state):
+            return True
+        placed.pop()
+        for n, share in enumerate(shares):
+            covered[n] -= share
+    return False
 
 
-def _place_one(space: Space, request: Request, index: int, placed: list[Placed], covered: list[float],
-               fitter: Fitter, font_size: int, min_font_size: int) -> Placed | None:
+class _Choices:
+    """A line's possible bubbles, best first; made lazily and kept, since the search may come back to them."""
+
+    def __init__(self, space: Space, request: Request, index: int, count: int, fitter: Fitter,
+                 sizes: tuple[int, int]):
+        self.made: list[Placed] = []
+        self.source = _spots(space, request, index, count, fitter, sizes)
+
+    def __iter__(self):
+        k = 0
+        while True:
+            if k == len(self.made):
+                spot = next(self.source, None)
+                if spot is None:
+                    return
+                self.made.append(spot)
+            yield self.made[k]
+            k += 1
+
+
+def _spots(space: Space, request: Request, index: int, count: int, fitter: Fitter, sizes: tuple[int, int]):
+    """Every bubble a line may take: font sizes from the largest, bubble shapes in ASPECTS order, positions best
+    first."""
     kind = "narration" if request.kind == "narration" else "speech"
     direction = resolve_direction(request.text, fitter.writing)
     x1, y1, x2, y2 = space.bounds
-    for size in range(font_size, min_font_size - 1, -1):
+    for size in range(sizes[0], sizes[1] - 1, -1):
         for aspect in ASPECTS[(kind, direction)]:
             dims = fitter.smallest(request.text, request.shape, size, aspect, (x2 - x1, y2 - y1))
-            if dims is None:
-                continue
-            for box in _candidates(space, request, index, dims):
-                if _free(space, box, placed, covered):
-                    return Placed(box, size)
-    return None
+            if dims is not None:
+                for box in _candidates(space, request, index, count, dims):
+                    yield Placed(box, size)
 
 
-def _candidates(space: Space, request: Request, index: int, dims: tuple[float, float]) -> list[Box]:
+def _candidates(space: Space, request: Request, index: int, count: int, dims: tuple[float, float]) -> list[Box]:
     """Boxes of size ``dims`` inside the bounds, best first (nearest the line's ideal spot)."""
     w, h = dims
     x1, y1, x2, y2 = space.bounds
     start_right = space.direction == "rtl"
-    if request.kind == "narration":
+    if request.kind == "narration" and (index == 0 or index == count - 1):
         at_start = index == 0
         ideal = ((x2 - w if start_right == at_start else x1) + w / 2, (y1 if at_start else y2 - h) + h / 2)
         corners = [(x, y, x + w, y + h) for y in (y1, y2 - h) for x in (x1, x2 - w)]
@@ -180,8 +224,10 @@ def _candidates(space: Space, request: Request, index: int, dims: tuple[float, f
         if request.kind == "speech" and request.head is not None:
             hx = (request.head[0] + request.head[2]) / 2
             ideal = (hx, request.head[1] - space.gap - h / 2)
-        else:  # off-panel: near the top edge where reading ends
+        elif request.kind == "off":  # near the top edge where reading ends
             ideal = ((x1 if start_right else x2 - w) + w / 2, y1 + h / 2)
+        else:  # narration between other lines: the top, where reading starts
+            ideal = ((x2 - w if start_right else x1) + w / 2, y1 + h / 2)
     xs = _steps(x1, x2 - w, ideal[0] - w / 2)
     ys = _steps(y1, y2 - h, ideal[1] - h / 2)
     grid = [(x, y, x + w, y + h) for y in ys for x in xs]

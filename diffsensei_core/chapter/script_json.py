@@ -22,6 +22,7 @@ from .script import Chapter, Character, Dialogue, Narration, Page, Panel
 
 FORMAT = "diffsensei-chapter"
 VERSION = 1
+KINDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 SETTINGS = ("title", "direction", "paper", "style", "negative", "seed", "writing", "font_size", "min_font_size")
 
 
@@ -144,6 +145,6 @@ def _typed(value, path: str, kind: type, *, none: bool = False):
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not ok:
-        raise script_error(Where(path=path), f"got {value!r}", expected=f"a {kind.__name__}" + (" or null" if none
-                           else ""), fix="Change the value.")
+        raise script_error(Where(path=path), f"got {value!r}", expected=KINDS[kind] + (" or null" if none else ""),
+                           fix="Change the value.")
     return value

@@ -43,6 +43,8 @@ def read_modes(words: list[str], where: Where) -> tuple[str | None, bool]:
     mode, off = None, False
     for word in words:
         lowered = word.strip().lower()
+        if not lowered:
+            continue
         if lowered == OFF:
             off = True
         elif lowered in MODES:
@@ -112,9 +114,11 @@ def check_reference(name: str, where: Where) -> str:
 
 def check_name(name: str, where: Where) -> str:
     """A character's name: some letters, none of , : ( ), not a keyword."""
-    if name.lower() in RESERVED_NAMES:
-        raise script_error(where, f"'{name}' is a keyword of the script, not a name",
-                           expected=f"a name other than {', '.join(RESERVED_NAMES)}", fix="Rename the character.")
+    first = name.split()[0].lower() if name.split() else ""
+    if first in RESERVED_NAMES:
+        raise script_error(where, f"'{name}' starts with a keyword of the script",
+                           expected=f"a name whose first word is not {', '.join(RESERVED_NAMES)}",
+                           fix="Rename the speaker.")
     if not any(c.isalpha() for c in name) or any(c in ",:：()（）\\#" for c in name):
         raise script_error(where, f"'{name}' cannot be a character's name",
                            expected="a name with letters and without , : ( ) \\ #, e.g. 'Ren' or 'Mr. Sato'",
