@@ -54,7 +54,8 @@ def chapters(draw, *, max_pages: int = 3, max_panels: int = 4, max_lines: int = 
                                 draw(st.none() | st.integers(0, 2**40))))
         pages.append(Page(tuple(_no_third_inset(panels))))
     font = draw(st.sampled_from((7.0, 8.5, 9.0, 10.0)))
-    return Chapter(pages=tuple(pages), characters=characters, title=draw(st.sampled_from(("", "The Late Bell", "遅刻"))),
+    title = draw(st.sampled_from(("", "The Late Bell", "遅刻")))
+    return Chapter(pages=tuple(pages), characters=characters, title=title,
                    direction=draw(st.sampled_from(("rtl", "ltr"))), paper=draw(st.sampled_from(tuple(PAGE_SIZES_MM))),
                    style=draw(st.sampled_from(("", "monochrome manga, screentone"))), seed=draw(st.integers(0, 99)),
                    writing=draw(st.sampled_from(("auto", "horizontal", "vertical"))), font_size=font,
