@@ -12,6 +12,7 @@ class DiffSenseiExtension(ComfyExtension):
         register_model_folder()
         from . import (
             apply,
+            chapter,
             characters,
             distribution,
             distribution_train,
@@ -38,6 +39,7 @@ class DiffSenseiExtension(ComfyExtension):
             *page.NODES,
             *lettering.NODES,
             *page_export.NODES,
+            *chapter.NODES,
             *photo.NODES,
             *photo_to_manga.NODES,
         ]

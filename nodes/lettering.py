@@ -6,40 +6,23 @@ import logging
 
 import comfy.model_management as mm
 import comfy.utils
-import folder_paths
 import numpy as np
 import torch
 from comfy_api.latest import io
 
 from ..diffsensei_core.errors import LetteringError
 from ..diffsensei_core.lettering.bubbles import SHAPES
-from ..diffsensei_core.lettering.fonts import DEFAULT, FONT_EXTENSIONS, FontChain, MissingGlyphsError, discover_faces
+from ..diffsensei_core.lettering.fonts import DEFAULT, FontChain, MissingGlyphsError
 from ..diffsensei_core.lettering.plan import parse_texts, plan_bubbles, scale_slots, slots_from_layout
 from ..diffsensei_core.lettering.render import LetterStyle, apply_tiles, render_tiles
 from ..diffsensei_core.lettering.text import WRITING, TextFitError
-from .folders import register_folder
+from .fonts import font_choices, font_faces
 from .sockets import Layout, Page
 
 log = logging.getLogger("diffsensei")
 
-FONTS_FOLDER = "fonts"
 NODE = "DiffSensei: Letter bubbles"
 EXAMPLE = "Where were you?\n2: Out. Looking for you.\n(thought): Is he lying?"
-
-
-def register_fonts_folder() -> None:
-    """Add models/fonts (see folders.register_folder)."""
-    register_folder(FONTS_FOLDER, set(FONT_EXTENSIONS))
-
-
-def font_faces():
-    """User fonts (the fonts folders), Pillow's bundled font, system fonts."""
-    register_fonts_folder()
-    return discover_faces(user_dirs=folder_paths.get_folder_paths(FONTS_FOLDER))
-
-
-def font_choices() -> list[str]:
-    return [DEFAULT, *(f.name for f in font_faces() if f.name != DEFAULT)]
 
 
 class DiffSenseiLetterBubbles(io.ComfyNode):

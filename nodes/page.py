@@ -186,9 +186,7 @@ def panel_characters(panels: list[PagePanel], characters: EncodedCharacters | No
             indices = cast_indices(panel.cast, len(panel.characters), characters.count, f"panel {panel.index + 1}")
         except LayoutError as err:
             raise LayoutError(f"{name}, inputs 'page' and 'characters': {err}") from None
-        index = torch.tensor(indices, dtype=torch.long, device=characters.clip.device)
-        subsets.append(EncodedCharacters(clip=characters.clip.index_select(0, index),
-                                         magi=characters.magi.index_select(0, index.to(characters.magi.device))))
+        subsets.append(characters.select(indices))
         log.info("panel %d shows character(s) %s", panel.index + 1, [i + 1 for i in indices] or "none")
     return subsets
 
@@ -203,30 +201,35 @@ class DiffSenseiComposePage(io.ComfyNode):
             description=(
                 "Places the panel images into the page's panels, in reading order, on paper with gutters, margins "
                 "and panel borders. Takes the per-panel list from VAE Decode (or one batch with one image per "
-                "panel); each image is scaled to its panel (crop or fit)."
+                "panel); each image is scaled to its panel (crop or fit). With a list of pages (a chapter), the "
+                "images go to the pages in order and one page image comes out per page."
             ),
             is_input_list=True,
             inputs=[
-                Page.Input("page", tooltip="The page from DiffSensei: Page layout."),
+                Page.Input("page", tooltip="The page from DiffSensei: Page layout, or the list of pages from "
+                                           "DiffSensei: Chapter → panel layouts."),
                 io.Image.Input("images", tooltip="The panel images in reading order: a list (one per panel) or "
-                                                 "batches; all frames together must number the page's panels."),
+                                                 "batches; all frames together must number the pages' panels."),
                 io.Combo.Input("fit", options=list(FITS), default="crop",
                                tooltip="crop: fill the panel and cut what sticks out (centred); fit: show the "
                                        "whole image, letterboxed on paper colour."),
                 io.String.Input("paper", default="#ffffff", tooltip="Paper colour, '#rrggbb' or 'r,g,b'."),
                 io.String.Input("ink", default="#000000", tooltip="Border colour, '#rrggbb' or 'r,g,b'."),
             ],
-            outputs=[io.Image.Output(tooltip="The page, (1, height, width, 3).")],
+            outputs=[io.Image.Output(tooltip="The page, (1, height, width, 3); one per page (a list) for a chapter.",
+                                     is_output_list=True)],
         )
 
     @classmethod
     def execute(cls, page: list, images: list, fit: list, paper: list, ink: list) -> io.NodeOutput:
         name = "DiffSensei: Compose page"
-        layout: PageLayout = page[0]
+        layouts: list[PageLayout] = list(page)
         frames = [frame for batch in images for frame in batch]
-        if len(frames) != len(layout.panels):
+        panels = sum(len(layout.panels) for layout in layouts)
+        if len(frames) != panels:
+            pages = f"the {len(layouts)} pages have" if len(layouts) > 1 else "the page has"
             raise DiffSenseiError(
-                f"{name}, input 'images': the page has {len(layout.panels)} panels but {len(frames)} images arrived "
+                f"{name}, input 'images': {pages} {panels} panels but {len(frames)} images arrived "
                 f"({len(images)} input(s)); connect one image per panel in reading order (Page → panel layouts → "
                 f"… → VAE Decode gives exactly that), or pick another page preset."
             )
@@ -234,14 +237,24 @@ class DiffSenseiComposePage(io.ComfyNode):
             paper_rgb, ink_rgb = parse_colour(paper[0]), parse_colour(ink[0])
         except DiffSenseiError as err:
             raise type(err)(f"{name}, input 'paper'/'ink': {err}") from None
-        progress = comfy.utils.ProgressBar(len(frames))
+        return io.NodeOutput(compose_pages(layouts, frames, fit[0], paper_rgb, ink_rgb))
 
-        def step(_index: int) -> None:
-            progress.update(1)
-            mm.throw_exception_if_processing_interrupted()
 
-        image = compose_page(layout, frames, fit=fit[0], paper=paper_rgb, ink=ink_rgb, on_panel=step)
-        return io.NodeOutput(image.unsqueeze(0))
+def compose_pages(layouts: list[PageLayout], frames: list[torch.Tensor], fit: str, paper, ink) -> list[torch.Tensor]:
+    """One (1, height, width, 3) page per layout, each taking the next len(panels) frames."""
+    progress = comfy.utils.ProgressBar(len(frames))
+
+    def step(_index: int) -> None:
+        progress.update(1)
+        mm.throw_exception_if_processing_interrupted()
+
+    pages, start = [], 0
+    for layout in layouts:
+        count = len(layout.panels)
+        pages.append(compose_page(layout, frames[start:start + count], fit=fit, paper=paper, ink=ink,
+                                  on_panel=step).unsqueeze(0))
+        start += count
+    return pages
 
 
 NODES = [DiffSenseiPageLayout, DiffSenseiPagePanels, DiffSenseiComposePage]

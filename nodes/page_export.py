@@ -58,13 +58,16 @@ class DiffSenseiExportPages(io.ComfyNode):
                                        "own direction wins."),
                 Page.Input("page", optional=True,
                            tooltip="Optional: the page layout, to take its dpi and reading direction."),
+                io.String.Input("title", default="", optional=True,
+                                tooltip="Title written into the CBZ's ComicInfo.xml and the PDF (e.g. the chapter "
+                                        "title from DiffSensei: Chapter script); empty: the file name."),
             ],
             outputs=[],
         )
 
     @classmethod
     def execute(cls, pages: list, filename_prefix: list, png: list, cbz: list, pdf: list, dpi: list,
-                direction: list, page: list | None = None) -> io.NodeOutput:
+                direction: list, page: list | None = None, title: list | None = None) -> io.NodeOutput:
         layout: PageLayout | None = page[0] if page else None
         dots = layout.dpi if layout is not None else dpi[0]
         reading = layout.direction if layout is not None else direction[0]
@@ -74,18 +77,12 @@ class DiffSenseiExportPages(io.ComfyNode):
         frames = [frame for batch in pages for frame in batch]
         if not frames:
             raise DiffSenseiError(f"{NAME}, input 'pages': no page images arrived; connect Compose page.")
-        progress = comfy.utils.ProgressBar(len(frames))
-        images = []
-        for frame in frames:
-            mm.throw_exception_if_processing_interrupted()
-            images.append(to_pil(frame))
-            progress.update(1)
-
+        images = _to_pil(frames)
         output_dir = folder_paths.get_output_directory()
-        prefix = split_prefix(filename_prefix[0])
         folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
-            prefix, output_dir, images[0].width, images[0].height)
+            split_prefix(filename_prefix[0]), output_dir, images[0].width, images[0].height)
         stem = f"{filename}_{counter:05}"
+        name = title[0].strip() if title and title[0].strip() else filename
         folder = Path(folder)
         results, written = [], []
         if png[0]:
@@ -93,12 +90,23 @@ class DiffSenseiExportPages(io.ComfyNode):
                 results.append(ui.SavedResult(path.name, subfolder, io.FolderType.output))
                 written.append(path)
         if cbz[0]:
-            written.append(write_cbz(images, folder / f"{stem}_.cbz", direction=reading, title=filename, dpi=dots))
+            written.append(write_cbz(images, folder / f"{stem}_.cbz", direction=reading, title=name, dpi=dots))
         if pdf[0]:
-            written.append(write_pdf(images, folder / f"{stem}_.pdf", dpi=dots, title=filename))
+            written.append(write_pdf(images, folder / f"{stem}_.pdf", dpi=dots, title=name))
         for path in written:
             log.info("%s: wrote %s", NAME, path)
         return io.NodeOutput(ui=ui.SavedImages(results) if results else None)
+
+
+def _to_pil(frames: list) -> list:
+    """(H, W, C) frames → PIL images, with progress and interruption."""
+    progress = comfy.utils.ProgressBar(len(frames))
+    images = []
+    for frame in frames:
+        mm.throw_exception_if_processing_interrupted()
+        images.append(to_pil(frame))
+        progress.update(1)
+    return images
 
 
 def png_metadata(hidden) -> dict[str, str]:

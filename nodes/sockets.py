@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,7 @@ Characters = io.Custom("DIFFSENSEI_CHARACTERS")
 Layout = io.Custom("DIFFSENSEI_LAYOUT")
 Page = io.Custom("DIFFSENSEI_PAGE")  # diffsensei_core.page.layout.PageLayout
 PromptDistribution = io.Custom("DIFFSENSEI_PROMPT_DISTRIBUTION")  # diffsensei_core.distribution.PromptDistribution
+Chapter = io.Custom("DIFFSENSEI_CHAPTER")  # diffsensei_core.chapter.planned.ChapterPlan
 
 
 @dataclass(frozen=True)
@@ -32,3 +34,10 @@ class EncodedCharacters:
     @property
     def count(self) -> int:
         return self.clip.shape[0]
+
+    def select(self, indices: Sequence[int]) -> EncodedCharacters:
+        """The characters at ``indices`` (0-based), in that order: (len(indices), s, c_clip) and (len, c_magi).
+        Adapted tokens belong to the whole set and are not carried over."""
+        index = torch.tensor(list(indices), dtype=torch.long, device=self.clip.device)
+        return EncodedCharacters(clip=self.clip.index_select(0, index),
+                                 magi=self.magi.index_select(0, index.to(self.magi.device)))

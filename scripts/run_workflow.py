@@ -359,7 +359,9 @@ def _demo_distribution(name: str, kind: str, inputs: dict) -> list[str]:
 def _demo_page(name: str, kind: str, inputs: dict) -> list[str]:
     """Pages: paper sizes at DEMO_PAGE_DPI, panels generated at about DEMO_MAX_SIDE² pixels."""
     for page_kind, key, cap in (("DiffSenseiPageLayout", "dpi", DEMO_PAGE_DPI),
-                                ("DiffSenseiPagePanels", "scale", DEMO_MAX_SIDE)):
+                                ("DiffSenseiPagePanels", "scale", DEMO_MAX_SIDE),
+                                ("DiffSenseiChapterScript", "dpi", DEMO_PAGE_DPI),
+                                ("DiffSenseiChapterPanels", "scale", DEMO_MAX_SIDE)):
         value = inputs.get(key)
         if kind == page_kind and isinstance(value, int) and value > cap:
             inputs[key] = cap

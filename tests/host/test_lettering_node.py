@@ -185,12 +185,13 @@ def test_fewer_texts_leave_boxes_blank(capture, run_prompt):
     assert not mask[int(0.05 * 384):int(0.25 * 384), int(0.7 * 512):int(0.9 * 512)].any()
 
 
-def test_font_choices_and_fonts_folder(comfy, lettering):
-    choices = lettering.font_choices()
+def test_font_choices_and_fonts_folder(comfy, pack):
+    fonts = importlib.import_module(f"{pack.__name__}.nodes.fonts")
+    choices = fonts.font_choices()
     assert choices[0] == "default"
     paths, extensions = comfy.folder_paths.folder_names_and_paths["fonts"]
     assert any(p.endswith("fonts") for p in paths) and ".ttf" in extensions
-    lettering.register_fonts_folder()
+    fonts.register_fonts_folder()
     assert comfy.folder_paths.folder_names_and_paths["fonts"][0] == paths, "idempotent"
 
 

@@ -31,6 +31,7 @@ EXAMPLES = {
     "diffsensei_lora_controlnet.json": 1,
     "diffsensei_story_panels.json": 3,
     "diffsensei_page.json": 2,  # the page from SaveImage and the PNG from Export pages
+    "diffsensei_chapter.json": 3,  # the three pages from Export pages (plus a CBZ and a PDF)
     "diffsensei_photo_to_manga_story.json": 3,  # the manga character from the photo, then two panels with it
     "diffsensei_group_photo.json": 2,  # the whole group, and the largest person as a character
     "diffsensei_prompt_distribution.json": 5,  # γ 0 / 1 / 2, a mix of two styles, a DiffSensei panel
@@ -286,7 +287,7 @@ def test_example_runs_end_to_end_with_demo_weights(comfy, tmp_path, name):
 
     for path in written:
         with Image.open(path) as image:
-            page = name == "diffsensei_page.json"  # composed pages are capped by dpi, not by the panel cap
+            page = name in ("diffsensei_page.json", "diffsensei_chapter.json")  # pages: capped by dpi, not panels
             assert max(image.size) <= (run_workflow.DEMO_MAX_PAGE_SIDE if page else run_workflow.DEMO_MAX_SIDE)
             assert image.getextrema() != ((0, 0), (0, 0), (0, 0)), f"{path.name} is empty"
             saved = json.loads(image.info["workflow"])  # the runner hands the editor graph along like the browser
