@@ -8,7 +8,7 @@ import comfy.model_management as mm
 import comfy.utils
 import numpy as np
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.errors import LetteringError
 from ..diffsensei_core.lettering.bubbles import SHAPES

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 Adapter = io.Custom("DIFFSENSEI_ADAPTER")
 Encoders = io.Custom("DIFFSENSEI_ENCODERS")
