@@ -9,7 +9,7 @@ import logging
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.v0_0_2 import io, ui
 from comfy_execution.graph_utils import ExecutionBlocker
 
 from ..diffsensei_core.chapter.planned import ChapterPlan, PlannedPanel
@@ -19,8 +19,8 @@ from ..diffsensei_core.layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_
 from ..diffsensei_core.lettering.fonts import DEFAULT, FontChain
 from ..diffsensei_core.page.cast import cast_indices
 from ..diffsensei_core.page.layout import GENERATION_SCALE
-from .chapter_inputs import NO_FILE, load_reference, read_chapter, reference_fingerprint, script_files, script_text
-from .fonts import font_choices, font_faces
+from .host.chapter_inputs import NO_FILE, load_reference, read_chapter, reference_fingerprint, script_files, script_text
+from .host.fonts import font_choices, font_faces
 from .sockets import Chapter, Characters, EncodedCharacters, Layout, Page
 
 log = logging.getLogger("diffsensei")
@@ -61,7 +61,8 @@ class DiffSenseiChapterScript(io.ComfyNode):
             ),
             inputs=[
                 io.String.Input("script", multiline=True, default=EXAMPLE,
-                                tooltip="The chapter script (or its JSON form). Used when script_file is (none)."),
+                                tooltip="The chapter script, its JSON form, or a plan from the 'plan' output (used "
+                                        "as it is, e.g. after editing a page). Used when script_file is (none)."),
                 io.Combo.Input("script_file", options=[NO_FILE, *script_files()], default=NO_FILE,
                                tooltip="A .txt (script) or .json (chapter JSON) file in ComfyUI's input folder; it "
                                        "replaces the text above. (none): use the text."),
@@ -96,12 +97,13 @@ class DiffSenseiChapterScript(io.ComfyNode):
     @classmethod
     def execute(cls, script: str, script_file: str, dpi: int, font: str) -> io.NodeOutput:
         text = script_text(script, script_file)
-        chapter = read_chapter(text, script_file)
-        try:
-            chain = FontChain.choose(font, font_faces())
-            plan = plan_chapter(chapter, dpi=dpi, typesetter=chain, source=text.splitlines())
-        except DiffSenseiError as err:
-            raise type(err)(f"{SCRIPT}, input 'script': {err}") from None
+        plan = read_chapter(text, script_file)
+        if not isinstance(plan, ChapterPlan):
+            try:
+                chain = FontChain.choose(font, font_faces())
+                plan = plan_chapter(plan, dpi=dpi, typesetter=chain, source=text.splitlines())
+            except DiffSenseiError as err:
+                raise type(err)(f"{SCRIPT}, input 'script': {err}") from None
         references = [load_reference(name, character["name"]) for character in plan.characters
                       for name in character["references"]]
         summary = (f"{len(plan.pages)} page(s), {len(plan.panels)} panel(s); characters: "

@@ -16,7 +16,7 @@ from ..diffsensei_core.lettering.fonts import DEFAULT, FontChain, MissingGlyphsE
 from ..diffsensei_core.lettering.plan import parse_texts, plan_bubbles, scale_slots, slots_from_layout
 from ..diffsensei_core.lettering.render import LetterStyle, apply_tiles, render_tiles
 from ..diffsensei_core.lettering.text import WRITING, TextFitError
-from .fonts import font_choices, font_faces
+from .host.fonts import font_choices, font_faces
 from .sockets import Layout, Page
 
 log = logging.getLogger("diffsensei")

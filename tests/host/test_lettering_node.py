@@ -156,7 +156,7 @@ def test_a_page_object_with_another_size_is_scaled(lettering):
      r"input 'texts': texts line 1: the text .* does not fit its bubble.*overflow to 'shrink'"),
     ({"texts": "Hi \U000f0001"}, r"input 'font': no installed font has glyphs for .*U\+F0001"),
     ({"min_font_size": 40, "font_size": 20}, r"input 'min_font_size': expected at most font_size \(20\); got 40"),
-    ({"texts": "(whisper): psst"}, r"unknown bubble shape"),
+    ({"texts": "(mumble): psst"}, r"unknown bubble shape"),
 ])
 def test_bad_inputs_fail_with_the_node_and_input_named(capture, run_prompt, changes, pattern):
     prompt = layout_prompt(batch=1)
@@ -186,7 +186,7 @@ def test_fewer_texts_leave_boxes_blank(capture, run_prompt):
 
 
 def test_font_choices_and_fonts_folder(comfy, pack):
-    fonts = importlib.import_module(f"{pack.__name__}.nodes.fonts")
+    fonts = importlib.import_module(f"{pack.__name__}.nodes.host.fonts")
     choices = fonts.font_choices()
     assert choices[0] == "default"
     paths, extensions = comfy.folder_paths.folder_names_and_paths["fonts"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import folder_paths
 
-from ..diffsensei_core.lettering.fonts import DEFAULT, FONT_EXTENSIONS, discover_faces
-from .folders import register_folder
+from ...diffsensei_core.lettering.fonts import DEFAULT, FONT_EXTENSIONS, discover_faces
+from ..folders import register_folder
 
 FONTS_FOLDER = "fonts"
 

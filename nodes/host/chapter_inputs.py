@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -11,9 +12,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from ..diffsensei_core.chapter.grammar import parse_script
-from ..diffsensei_core.chapter.script_json import chapter_from_json
-from ..diffsensei_core.errors import DiffSenseiError, ScriptError
+from ...diffsensei_core.chapter.grammar import parse_script
+from ...diffsensei_core.chapter.planned import FORMAT as PLAN_FORMAT
+from ...diffsensei_core.chapter.planned import ChapterPlan, plan_from_dict
+from ...diffsensei_core.chapter.script import Chapter
+from ...diffsensei_core.chapter.script_json import chapter_from_json
+from ...diffsensei_core.errors import DiffSenseiError, LayoutError, ScriptError
 
 NO_FILE = "(none)"
 SCRIPT_EXTENSIONS = (".txt", ".json")
@@ -58,13 +62,22 @@ def script_text(script: str, script_file: str, *, missing_ok: bool = False) -> s
                               "file in the input folder. Pick another file or (none).") from None
 
 
-def read_chapter(text: str, script_file: str):
-    """A script, or a chapter in JSON (text starting with '{')."""
+def read_chapter(text: str, script_file: str) -> Chapter | ChapterPlan:
+    """A script; or, for text starting with '{', a chapter in JSON or an already planned chapter (the 'plan' output,
+    perhaps edited), which is used as it is."""
     source = "script" if script_file == NO_FILE else "script_file"
     try:
-        return chapter_from_json(text) if text.lstrip().startswith("{") else parse_script(text)
-    except ScriptError as err:
-        raise ScriptError(f"{NODE}, input '{source}': {err}", err.line, err.column) from None
+        if not text.lstrip().startswith("{"):
+            return parse_script(text)
+        data = json.loads(text)
+        if isinstance(data, dict) and data.get("format") == PLAN_FORMAT:
+            return plan_from_dict(data)
+        return chapter_from_json(text)
+    except (ScriptError, LayoutError) as err:
+        raise type(err)(f"{NODE}, input '{source}': {err}") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ScriptError(f"{NODE}, input '{source}': the chapter JSON cannot be read ({err!r}); expected a script, "
+                          "a chapter JSON or a plan from the 'plan' output. Fix the text.") from None
 
 
 def load_reference(name: str, character: str) -> torch.Tensor:
@@ -86,12 +99,12 @@ def reference_fingerprint(text: str) -> str:
         chapter = read_chapter(text, NO_FILE)
     except DiffSenseiError:
         return ""
+    names = [name for c in chapter.characters for name in (c["references"] if isinstance(c, dict) else c.references)]
     parts = []
-    for character in chapter.characters:
-        for name in character.references:
-            try:
-                stat = _input_path(name).stat()
-                parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
-            except (OSError, DiffSenseiError):
-                parts.append(f"{name}:missing")
+    for name in names:
+        try:
+            stat = _input_path(name).stat()
+            parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+        except (OSError, DiffSenseiError):
+            parts.append(f"{name}:missing")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
