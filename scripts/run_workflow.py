@@ -250,8 +250,9 @@ def load_workflow(path: Path, node_classes: Mapping[str, type]) -> tuple[dict[st
 # ----------------------------------------------------------------------------------------------- environment
 
 
-def _reexec(root: Path, argv: list[str]) -> None:
-    """Replace this process by the same command under ComfyUI's Python, once; return if that is not possible."""
+def _reexec(root: Path, argv: list[str], script: Path | None = None) -> None:
+    """Replace this process by the same command (``script``, default this file) under ComfyUI's Python, once; return
+    if that is not possible."""
     python = venv_python(root)
     if python is None or os.environ.get(REEXEC_ENV) == "1":
         return
@@ -261,7 +262,7 @@ def _reexec(root: Path, argv: list[str]) -> None:
     env = {**os.environ, REEXEC_ENV: "1", "COMFYUI_PATH": str(root)}
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(str(python), [str(python), str(Path(__file__).resolve()), *argv], env)
+    os.execve(str(python), [str(python), str(script or Path(__file__).resolve()), *argv], env)
 
 
 def _write_demo_images(folder: Path) -> None:
@@ -453,6 +454,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="build tiny random weights and run the demo workflow, or the given one with demo "
                              "stand-ins for the checkpoint, LoRA and ControlNet files (the output is noise)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--chapter", type=Path, metavar="SCRIPT",
+                        help="render a chapter script instead (resumes; with --demo and no SCRIPT the bundled "
+                             "example): the options of scripts/run_chapter.py apply")
     return parser
 
 
@@ -564,8 +568,24 @@ def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
     return 0
 
 
+def _run_chapter(argv: list[str]) -> int:
+    """``--chapter [SCRIPT] …`` is ``run_chapter.py [SCRIPT] …``."""
+    if __package__:
+        from .run_chapter import main as chapter_main
+    else:
+        from run_chapter import main as chapter_main
+    at = next(k for k, a in enumerate(argv) if a == "--chapter" or a.startswith("--chapter="))
+    flag, value = argv[at].partition("=")[0], argv[at].partition("=")[2]
+    rest = argv[:at] + argv[at + 1:]
+    if not value and flag == argv[at] and at + 1 < len(argv) and not argv[at + 1].startswith("-"):
+        value, rest = argv[at + 1], argv[:at] + argv[at + 2:]
+    return chapter_main(([value] if value else []) + rest)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--chapter" or a.startswith("--chapter=") for a in argv):
+        return _run_chapter(argv)
     ns = _parser().parse_args(argv)
     _configure_logging(ns.verbose)
     if ns.workflow is None and not ns.demo:

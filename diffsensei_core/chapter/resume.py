@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -64,12 +63,12 @@ class ResumeCache:
     def is_current(self, panel: PlannedPanel, key: str) -> bool:
         return self.keys.get(panel_name(panel)) == key and self.image_path(panel).is_file()
 
-    def store(self, panel: PlannedPanel, key: str, image_file: str | os.PathLike) -> Path:
-        """Move a rendered image file into the cache (atomically) and record its key."""
+    def store(self, panel: PlannedPanel, key: str, png: bytes) -> Path:
+        """Write a rendered panel (PNG bytes) into the cache (atomically) and record its key."""
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.image_path(panel)
         staging = target.with_name(f".{target.name}.tmp")
-        shutil.move(image_file, staging)  # works across file systems; the rename below is atomic
+        staging.write_bytes(png)
         os.replace(staging, target)
         self.keys[panel_name(panel)] = key
         staging = self.folder / f".{MANIFEST}.tmp"

@@ -286,3 +286,73 @@ def test_adapt_per_panel_after_page_panels(comfy, mllm_module, mllm, adapter, so
         whole_page = adapt(mllm_module, mllm, adapter, chars, prompt=text).adapted_tokens
         assert (got.adapted_tokens - whole_page).abs().max() > 1e-3, "the MLLM read the panel's cast, not the page's"
     assert (seen[0].adapted_tokens - seen[1].adapted_tokens).abs().max() > 1e-3
+
+
+def test_adapt_per_panel_after_chapter_panels(comfy, mllm_module, mllm, adapter, sockets, run_prompt):
+    """Chapter script → (references, one encoding each) → Chapter → panel layouts → MLLM Adapt Characters, mapped over
+    the per-panel lists: each panel's tokens come from its own cast and its own prompt."""
+    import shutil
+    from pathlib import Path
+
+    assets = Path(__file__).resolve().parents[2] / "workflows" / "assets"
+    for name in ("diffsensei_example_hero.png", "diffsensei_example_rival.png"):
+        shutil.copyfile(assets / name, Path(comfy.folder_paths.get_input_directory()) / name)
+    chars = characters(sockets, n=2, seed=7)
+    script = ("Character Ren: diffsensei_example_hero.png\nCharacter Mio: diffsensei_example_rival.png\nPage\n"
+              "Panel\n  Mio smiles.\nPanel\n  Ren and Mio glare at each other.\n  Ren (shout): Liar!\n")
+    encoded, seen = [], []
+
+    class EncodeEach:
+        RETURN_TYPES = ("DIFFSENSEI_CHARACTERS",)
+        FUNCTION = "run"
+        CATEGORY = "testing"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"image": ("IMAGE",)}}
+
+        def run(self, image):
+            encoded.append(image.shape)
+            return (chars.select([len(encoded) - 1]),)
+
+    class Record:
+        RETURN_TYPES = ()
+        FUNCTION = "run"
+        CATEGORY = "testing"
+        OUTPUT_NODE = True
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"characters": ("DIFFSENSEI_CHARACTERS",), "prompt": ("STRING", {"forceInput": True})}}
+
+        def run(self, characters, prompt):
+            seen.append((characters, prompt))
+            return ()
+
+    inputs = source_node(("DIFFSENSEI_MLLM", "DIFFSENSEI_ADAPTER"), lambda: (mllm, adapter))
+    prompt = {
+        "inputs": {"class_type": "DSSTestMLLMInputs", "inputs": {}},
+        "script": {"class_type": "DiffSenseiChapterScript",
+                   "inputs": {"script": script, "script_file": "(none)", "dpi": 50, "font": "default"}},
+        "encode": {"class_type": "DSSTestEncodeEach", "inputs": {"image": ["script", 1]}},
+        "panels": {"class_type": "DiffSenseiChapterPanels", "inputs": {
+            "chapter": ["script", 0], "scale": 128, "page": 0, "panel": 0, "batch_size": 1,
+            "characters": ["encode", 0]}},
+        "adapt": {"class_type": "DiffSenseiMLLMAdaptCharacters", "inputs": {
+            "mllm": ["inputs", 0], "adapter": ["inputs", 1], "characters": ["panels", 3], "prompt": ["panels", 2],
+            "mllm_scale": 0.4}},
+        "record": {"class_type": "DSSTestRecordChapter", "inputs": {"characters": ["adapt", 0],
+                                                                    "prompt": ["panels", 2]}},
+    }
+    with registered_nodes(comfy, DSSTestMLLMInputs=inputs, DSSTestEncodeEach=EncodeEach,
+                          DSSTestRecordChapter=Record):
+        executor, _ = run_prompt(prompt)
+    assert executor.success, executor.status_messages
+    assert len(encoded) == 2 and len(seen) == 2, "encoded once per reference, adapted once per panel"
+    for (got, text), cast in zip(seen, ([2], [1, 2]), strict=True):
+        rows = [c - 1 for c in cast]
+        assert torch.equal(got.clip, chars.clip[rows])
+        own = sockets.EncodedCharacters(clip=chars.clip[rows], magi=chars.magi[rows])
+        reference = adapt(mllm_module, mllm, adapter, own, prompt=text).adapted_tokens
+        torch.testing.assert_close(got.adapted_tokens, reference)
+    assert seen[0][1].startswith("Mio smiles") and seen[1][1].startswith("Ren and Mio glare")
