@@ -25,9 +25,10 @@ import logging
 import sys
 import tempfile
 import time
-import tomllib
 import types
 from pathlib import Path
+
+import tomllib
 
 if __package__:
     from . import chapter_render, comfy_session, run_workflow
