@@ -55,19 +55,21 @@ def panel_prompt(plan_json: str, page: int, number: int, settings: RenderSetting
     ``references``: whether the plan names reference images (Encode Characters is fed only then)."""
     s = settings
     text = {"width": 1024, "height": 1024, "crop_w": 0, "crop_h": 0, "target_width": 1024, "target_height": 1024}
-    encode = {"encoders": ["encoders", 0], "grayscale": s.grayscale, "seed": s.magi_seed, "magi_masking": s.magi_masking}
+    encode = {"encoders": ["encoders", 0], "grayscale": s.grayscale, "seed": s.magi_seed,
+              "magi_masking": s.magi_masking}
     if references:
         encode["character_1"] = ["script", 1]
     return {
         "ckpt": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": s.checkpoint}},
         "model": {"class_type": "DiffSenseiLoadModel", "inputs": {"model_name": s.model, "weight_dtype": "default"}},
-        "encoders": {"class_type": "DiffSenseiLoadEncoders", "inputs": {"model_name": s.model, "magi_dtype": "default"}},
+        "encoders": {"class_type": "DiffSenseiLoadEncoders",
+                     "inputs": {"model_name": s.model, "magi_dtype": "default"}},
         "script": {"class_type": "DiffSenseiChapterScript",
                    "inputs": {"script": plan_json, "script_file": "(none)", "dpi": 300, "font": s.font}},
         "encode": {"class_type": "DiffSenseiEncodeCharacters", "inputs": encode},
         "panels": {"class_type": "DiffSenseiChapterPanels",
-                   "inputs": {"chapter": ["script", 0], "scale": s.scale, "page": page, "panel": number, "batch_size": 1,
-                              "characters": ["encode", 0]}},
+                   "inputs": {"chapter": ["script", 0], "scale": s.scale, "page": page, "panel": number,
+                              "batch_size": 1, "characters": ["encode", 0]}},
         "apply": {"class_type": "DiffSenseiApply", "inputs": {"model": ["model", 0], "adapter": ["model", 1],
                                                               "characters": ["panels", 3], "layout": ["panels", 0],
                                                               "ip_scale": s.ip_scale}},

@@ -114,7 +114,8 @@ def run_context(core: Core, comfy, plan, settings, demo: bool) -> tuple[dict, di
     model = next((Path(root) / settings.model for root in fp.get_folder_paths("diffsensei")
                   if (Path(root) / settings.model).exists()), None)
     if model is None:
-        raise FileNotFoundError(f"the DiffSensei model '{settings.model}' is not in {fp.get_folder_paths('diffsensei')}")
+        raise FileNotFoundError(f"the DiffSensei model '{settings.model}' is not in "
+                                f"{fp.get_folder_paths('diffsensei')}")
     models = {"diffsensei": resume.folder_identity(model) if model.is_dir() else resume.file_identity(model)}
     if not demo:
         checkpoint = fp.get_full_path("checkpoints", settings.checkpoint)
