@@ -101,6 +101,7 @@ class PanelRenderer:
         self.plan_json = plan.to_json()
         self.references = any(c["references"] for c in plan.characters)
         self.executor = new_executor(comfy, server)
+        self.renders = 0
 
     def render(self, panel) -> bytes:
         """The panel's image as PNG bytes (as Save Image writes it). ``panel``: one of the plan's PlannedPanels."""
@@ -109,6 +110,8 @@ class PanelRenderer:
             raise RenderError(f"page {panel.page}, panel {panel.number} is not the panel this renderer's plan has "
                               "there; render it with a renderer made for its plan.")
         prompt = panel_prompt(self.plan_json, panel.page, panel.number, self.settings, self.references)
+        self.renders += 1  # a new file name each time, so Save Image writes even when the rest comes from the cache
+        prompt["save"]["inputs"]["filename_prefix"] += f"_{self.renders}"
         if self.prepare is not None:
             self.prepare(prompt)
         prompt_id = uuid.uuid4().hex
