@@ -25,7 +25,7 @@ def test_whisper_is_an_oval_with_gaps_in_its_outline():
     ink = []
     for a in angles:
         x, y = cx + 98.5 * np.cos(a), cy + 58.5 * np.sin(a)
-        ink.append(whisper.inner[int(round(y)), int(round(x))] < 0.5)
+        ink.append(whisper.inner[round(y), round(x)] < 0.5)
     changes = sum(a != b for a, b in zip(ink, ink[1:] + ink[:1], strict=True))
     assert abs(changes - 2 * DASHES) <= 2, changes
     assert text_area("whisper", BOX, 3) == text_area("oval", BOX, 3)
