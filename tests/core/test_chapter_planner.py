@@ -211,3 +211,22 @@ def test_glyphs_no_font_has_are_named_before_planning():
     with pytest.raises(ScriptError) as caught:
         plan(script, typesetter=LATIN)
     assert caught.value.line == 5 and "no installed font has glyphs for '待', 'っ', 'て', '！'" in str(caught.value)
+
+
+def test_the_japanese_example_plans_vertical_bubbles_with_an_installed_cjk_font():
+    from diffsensei_core.lettering.fonts import discover_faces
+    from diffsensei_core.lettering.text import resolve_direction
+
+    text = (EXAMPLES / "the_late_bell_ja.txt").read_text(encoding="utf-8")
+    chain = FontChain.choose("default", discover_faces())
+    if chain.missing("遅刻じゃない！澪蓮"):
+        pytest.skip("no CJK font installed (apt install fonts-noto-cjk or fonts-ipafont-gothic)")
+    japanese = plan(text, dpi=150, typesetter=chain)
+    english = plan(EXAMPLE, dpi=150, typesetter=chain)
+    assert [p.rect for p in japanese.panels] == [p.rect for p in english.panels], "the same pages"
+    assert [p.cast for p in japanese.panels] == [p.cast for p in english.panels], "the same casts (names in 漢字)"
+    lines = [line.split(": ", 1)[1] for page in japanese.pages for line in page.texts.splitlines()]
+    assert all(resolve_direction(line, "vertical") == "vertical" for line in lines)
+    tall = [d for p in japanese.panels for d in p.dialogs
+            if (d[3] - d[1]) * (p.rect[3] - p.rect[1]) > (d[2] - d[0]) * (p.rect[2] - p.rect[0])]
+    assert len(tall) >= 0.8 * sum(len(p.dialogs) for p in japanese.panels), "vertical text: mostly tall bubbles"
