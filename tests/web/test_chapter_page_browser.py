@@ -1,7 +1,7 @@
 """A page planned from the example chapter script opens on the page canvas (``chapter_page_browser.mjs``): the canvas
 reads its panels in the planned order with their casts, the API prompt sends it unchanged, and the backend runs it.
-The screenshot (``chapter_page.png``, with ``$DIFFSENSEI_WEB_ARTIFACTS`` set) is the one in the README's Chapters section
-(``docs/images/chapter_page.png``).
+The screenshot (``chapter_page.png``, copied out with ``$DIFFSENSEI_WEB_ARTIFACTS``) is the one in the README's
+Chapters section (``docs/images/chapter_page.png``).
 
 Needs what the other browser tests need (probed in ``browser_harness.py``); skipped with one line otherwise.
 """
