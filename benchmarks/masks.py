@@ -74,8 +74,8 @@ def attention_calls(width: int, height: int, steps: int) -> list[tuple[int, int]
 
 
 def replay(comfy, args) -> dict:
-    panel_module = pack_module(comfy, "diffsensei_core.panel")
-    layout_module = pack_module(comfy, "diffsensei_core.layout")
+    panel_module = pack_module(comfy, "diffsensei_core.model.panel_conditioning")
+    layout_module = pack_module(comfy, "diffsensei_core.model.panel_layout")
     width, height = (512, 512) if args.quick else (1024, 1024)
     steps = 3 if args.quick else 30
     layout = layout_for(comfy, width, height)

@@ -8,14 +8,14 @@ import comfy.model_management as mm
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.encoders import pad_character_features
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
-from ..diffsensei_core.layout import PanelLayout, check_character_count
-from ..diffsensei_core.panel import PanelConditioning
-from .adapter import DiffSenseiAdapter
-from .comfy_unet import attn2_sites
-from .patches import CharacterAttentionPatch, DialogPatch
-from .sockets import Adapter, Characters, EncodedCharacters, Layout
+from ..diffsensei_core.model.encoders import pad_character_features
+from ..diffsensei_core.model.panel_conditioning import PanelConditioning
+from ..diffsensei_core.model.panel_layout import PanelLayout, check_character_count
+from .host.adapter import DiffSenseiAdapter
+from .host.comfy_unet import attn2_sites
+from .host.patches import CharacterAttentionPatch, DialogPatch
+from .host.sockets import Adapter, Characters, EncodedCharacters, Layout
 
 log = logging.getLogger("diffsensei")
 _warned_foreign_unet = False

@@ -18,10 +18,10 @@ import comfy.utils
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.encoders import check_image_batch, to_grayscale_rgb
 from ..diffsensei_core.errors import InputShapeError, WeightsError
-from . import folders
-from .encoder_loading import (
+from ..diffsensei_core.model.encoders import check_image_batch, to_grayscale_rgb
+from .host import folders
+from .host.encoder_loading import (
     MAGI_DTYPES,
     DiffSenseiEncoders,
     check_against_shipped_clip,
@@ -30,7 +30,7 @@ from .encoder_loading import (
     load_clip_vision_folder,
     load_magi,
 )
-from .sockets import Characters, EncodedCharacters, Encoders
+from .host.sockets import Characters, EncodedCharacters, Encoders
 
 log = logging.getLogger("diffsensei")
 

@@ -28,9 +28,9 @@ from ..diffsensei_core.distribution import (
     mix,
 )
 from ..diffsensei_core.errors import DistributionError
-from .folders import register_folder
-from .sockets import PromptDistribution as PromptDistributionSocket
-from .text_embeds import ComfyPromptEncoder
+from .host.folders import register_folder
+from .host.sockets import PromptDistribution as PromptDistributionSocket
+from .host.text_embeds import ComfyPromptEncoder
 
 log = logging.getLogger("diffsensei")
 

@@ -32,8 +32,8 @@ from ..diffsensei_core.distribution import (
 )
 from ..diffsensei_core.errors import DistributionError
 from .distribution import CATEGORY, output_folder
-from .sockets import PromptDistribution as PromptDistributionSocket
-from .text_embeds import ComfyPromptEncoder
+from .host.sockets import PromptDistribution as PromptDistributionSocket
+from .host.text_embeds import ComfyPromptEncoder
 
 log = logging.getLogger("diffsensei")
 

@@ -26,7 +26,6 @@ import torch
 from comfy_api.v0_0_2 import io
 from torch import nn
 
-from ..diffsensei_core.encoders import pad_character_features
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError, WeightsError
 from ..diffsensei_core.mllm import (
     DEFAULT_MLLM_SCALE,
@@ -41,9 +40,10 @@ from ..diffsensei_core.mllm import (
     mix_tokens,
 )
 from ..diffsensei_core.mllm.agent import AGENT_FILE_NAMES
-from . import folders
-from .adapter import DiffSenseiAdapter
-from .sockets import Adapter, Characters, EncodedCharacters, Encoders
+from ..diffsensei_core.model.encoders import pad_character_features
+from .host import folders
+from .host.adapter import DiffSenseiAdapter
+from .host.sockets import Adapter, Characters, EncodedCharacters, Encoders
 
 log = logging.getLogger("diffsensei")
 

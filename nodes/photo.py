@@ -1,7 +1,7 @@
 """Photo → manga prompt nodes: "Describe photo" (zero-shot CLIP attributes, person finding) and "Manga style preset".
 
-The logic lives in ``diffsensei_core.photo_describe`` / ``photo_prompt`` / ``photo_regions`` (the data files in
-``photo_vocabulary``); here the user's CLIP pair is turned into the two encoders those modules take, and the data
+The logic lives in ``diffsensei_core.photo`` (``describe`` / ``prompt`` / ``regions``; the data files in
+``vocabulary``); here the user's CLIP pair is turned into the two encoders those modules take, and the data
 file choices are the pack's files plus the user's copies in ``models/diffsensei/photo/`` (``folders.user_files``):
 
 * image side: ``ClipVisionModel.encode_image`` → ``image_embeds`` (projected), crops resized to the model's square;
@@ -21,17 +21,17 @@ import torch
 from comfy_api.v0_0_2 import io, ui
 
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
-from ..diffsensei_core.photo_describe import SUBJECTS, describe_photo
-from ..diffsensei_core.photo_prompt import style_for_scene
-from ..diffsensei_core.photo_regions import resize_square
-from ..diffsensei_core.photo_vocabulary import (
+from ..diffsensei_core.photo.describe import SUBJECTS, describe_photo
+from ..diffsensei_core.photo.prompt import style_for_scene
+from ..diffsensei_core.photo.regions import resize_square
+from ..diffsensei_core.photo.vocabulary import (
     DEFAULT_STYLES,
     DEFAULT_VOCABULARY,
     SCENE_CLASSES,
     load_styles,
     load_vocabulary,
 )
-from . import folders
+from .host import folders
 
 log = logging.getLogger("diffsensei")
 

@@ -22,9 +22,9 @@ import comfy.utils
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.encoders import to_grayscale_rgb
 from ..diffsensei_core.errors import DiffSenseiError
-from ..diffsensei_core.photo_regions import prepare_photo, resize_image, target_size
+from ..diffsensei_core.model.encoders import to_grayscale_rgb
+from ..diffsensei_core.photo.regions import prepare_photo, resize_image, target_size
 from .photo import concat_conditioning
 
 log = logging.getLogger("diffsensei")

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from diffsensei_core.attention import masked_character_attention, project_character_tokens, sdpa_attention
 from diffsensei_core.errors import InputShapeError
-from diffsensei_core.layout import character_attention_bias
+from diffsensei_core.model.attention import masked_character_attention, project_character_tokens, sdpa_attention
+from diffsensei_core.model.panel_layout import character_attention_bias
 
 HEADS, HEAD_DIM, CTX, GRID_H, GRID_W = 2, 8, 12, 6, 10
 WIDTH = HEADS * HEAD_DIM

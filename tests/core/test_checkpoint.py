@@ -11,7 +11,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from diffsensei_core.__main__ import main
-from diffsensei_core.checkpoint import (
+from diffsensei_core.errors import WeightsError
+from diffsensei_core.model.checkpoint import (
     UNET_FILE_NAMES,
     AdapterWeights,
     find_image_generator,
@@ -22,8 +23,7 @@ from diffsensei_core.checkpoint import (
     runtime_key,
     split_unet_state_dict,
 )
-from diffsensei_core.convert import convert_image_generator
-from diffsensei_core.errors import WeightsError
+from diffsensei_core.model.convert import convert_image_generator
 
 from .tiny_release import DIM_HEAD, GOLDEN, write_tiny_release
 

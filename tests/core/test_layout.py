@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diffsensei_core.errors import LayoutError
-from diffsensei_core.layout import (
+from diffsensei_core.model.panel_layout import (
     MASKED,
     MAX_BOXES,
     character_attention_bias,

@@ -8,7 +8,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from diffsensei_core.errors import DiffSenseiError
-from diffsensei_core.layout import (
+from diffsensei_core.model.panel_layout import (
     MASKED,
     PanelLayout,
     character_attention_bias,

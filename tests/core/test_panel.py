@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from diffsensei_core.errors import InputShapeError
-from diffsensei_core.layout import character_attention_bias, make_layout
-from diffsensei_core.panel import COND, UNCOND, PanelConditioning
-from diffsensei_core.resampler import Resampler
+from diffsensei_core.model.panel_conditioning import COND, UNCOND, PanelConditioning
+from diffsensei_core.model.panel_layout import character_attention_bias, make_layout
+from diffsensei_core.model.resampler import Resampler
 
-from .golden import RESAMPLER_DIM_HEAD, golden_resampler_state_dict, load_golden
+from .golden import RESAMPLER_DIM_HEAD, TOKENS_ATOL, golden_resampler_state_dict, load_golden
 
 LAYOUT = make_layout(256, 256, [[0.05, 0.1, 0.45, 0.95], [0.55, 0.1, 0.95, 0.95]], [[0.6, 0.0, 1.0, 0.3]])
 
@@ -25,7 +25,7 @@ def test_tokens_follow_the_batch_layout(panel):
     tokens = panel.tokens([UNCOND, COND, COND], 6)
     assert tokens.shape == (6, 80, 64)
     for row, expected in enumerate(["uncond"] * 2 + ["cond"] * 4):
-        torch.testing.assert_close(tokens[row:row + 1], golden[f"{expected}_tokens"], atol=1e-6, rtol=0)
+        torch.testing.assert_close(tokens[row:row + 1], golden[f"{expected}_tokens"], atol=TOKENS_ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("order", [[UNCOND, COND], [COND, UNCOND], [COND], [UNCOND, COND, COND], [UNCOND]])

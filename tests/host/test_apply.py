@@ -10,7 +10,7 @@ import torch
 from conftest import GOLDEN_DIR, import_from_pack
 from unet_calls import case, unet_eps
 
-from scripts import random_models
+from tests.support import random_models
 
 CASES = ("two_chars", "four_chars_wide", "no_chars")
 UNCOND, COND = 1, 0
@@ -23,7 +23,7 @@ def core(pack):
 
 @pytest.fixture(scope="session")
 def golden_adapter(pack, core, golden_model):
-    adapter_module = import_from_pack(pack, "nodes.adapter")
+    adapter_module = import_from_pack(pack, "nodes.host.adapter")
     checkpoint = core["checkpoint"].load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16)
     return adapter_module.DiffSenseiAdapter(checkpoint.adapter, dtype=torch.float32, source="golden",
                                             unet=golden_model.model)
@@ -36,7 +36,7 @@ def apply_node(pack):
 
 @pytest.fixture(scope="session")
 def sockets(pack):
-    return import_from_pack(pack, "nodes.sockets")
+    return import_from_pack(pack, "nodes.host.sockets")
 
 
 def golden_inputs(core, sockets, data):

@@ -66,7 +66,7 @@ def characters(pack):
 
 @pytest.fixture(scope="session")
 def loading(pack):
-    return import_from_pack(pack, "nodes.encoder_loading")
+    return import_from_pack(pack, "nodes.host.encoder_loading")
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +180,7 @@ def test_clip_features_equal_transformers(characters, encoders, release):
 
 
 def test_magi_features_equal_core_encoder(characters, encoders, release, pack):
-    encoders_core = import_from_pack(pack, "diffsensei_core.encoders")
+    encoders_core = import_from_pack(pack, "diffsensei_core.model.encoders")
     magi = encoders_core.MagiEncoder.from_folder(release / "tiny" / "image_generator" / "magi_image_encoder")
     first, second = images()
     out = encode(characters, encoders, character_1=first, character_2=second, seed=7)

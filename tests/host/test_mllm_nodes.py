@@ -45,9 +45,9 @@ def models_root(comfy, pack, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def adapter(pack):
-    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
     weights = checkpoint.load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16).adapter
-    return import_from_pack(pack, "nodes.adapter").DiffSenseiAdapter(weights, dtype=torch.float32, source="golden")
+    return import_from_pack(pack, "nodes.host.adapter").DiffSenseiAdapter(weights, dtype=torch.float32, source="golden")
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def mllm(mllm_module, models_root):
 
 @pytest.fixture(scope="module")
 def sockets(pack):
-    return import_from_pack(pack, "nodes.sockets")
+    return import_from_pack(pack, "nodes.host.sockets")
 
 
 def characters(sockets, n: int = 2, seed: int = 0):
@@ -89,7 +89,7 @@ def test_loader_output(mllm, mllm_module):
 
 def test_adapted_tokens_are_the_mix(mllm_module, mllm, adapter, sockets, pack):
     core = import_from_pack(pack, "diffsensei_core.mllm")
-    encoders = import_from_pack(pack, "diffsensei_core.encoders")
+    encoders = import_from_pack(pack, "diffsensei_core.model.encoders")
     chars = characters(sockets)
     out = adapt(mllm_module, mllm, adapter, chars)
     assert out.adapted_tokens.shape == (1, 64, TOKEN_DIM)
@@ -105,7 +105,7 @@ def test_adapted_tokens_are_the_mix(mllm_module, mllm, adapter, sockets, pack):
 
 def test_apply_uses_the_adapted_tokens_for_the_conditional_branch_only(mllm_module, mllm, adapter, sockets, pack):
     apply = import_from_pack(pack, "nodes.apply")
-    layout_core = import_from_pack(pack, "diffsensei_core.layout")
+    layout_core = import_from_pack(pack, "diffsensei_core.model.panel_layout")
     chars = characters(sockets)
     layout = layout_core.make_layout(512, 512, [[0, 0, 0.5, 1], [0.5, 0, 1, 1]], [])
     plain = apply._panel_conditioning(adapter, chars, layout)
@@ -146,7 +146,7 @@ def test_partial_loading_streams_layers_with_the_same_result(mllm_module, mllm, 
         mllm.llm.lm_head.calls = 0
         core = import_from_pack(pack, "diffsensei_core.mllm")
         prompt = core.build_prompt(mllm.tokenizer, "the girl smiles")
-        encoders = import_from_pack(pack, "diffsensei_core.encoders")
+        encoders = import_from_pack(pack, "diffsensei_core.model.encoders")
         original = core.character_tokens(adapter.module.resampler, *encoders.pad_character_features(chars.clip,
                                                                                                    chars.magi))
         streamed = core.adapt_character_tokens(mllm.llm, mllm.agent, prompt, original, device="cpu").tokens
@@ -208,7 +208,7 @@ def test_unavailable_precision(mllm_module, models_root):
 
 def test_empty_slots_are_black_images_when_encoders_are_connected(comfy, pack, mllm_module, mllm, adapter,
                                                                  tmp_path_factory):
-    from scripts.demo_weights import build_demo_release
+    from headless.demo_weights import build_demo_release
 
     root = tmp_path_factory.mktemp("demo_encoders")
     build_demo_release(root / "demo")  # its CLIP (48 wide) and Magi (24 wide) fit the golden adapter's resampler

@@ -27,8 +27,8 @@ import pytest
 import torch
 from conftest import add_models_root
 
-from scripts import comfy_session, demo_nodes
-from scripts.demo_weights import build_demo_release
+from headless import comfy_session, demo_nodes
+from headless.demo_weights import build_demo_release
 
 DEMO = "demo/image_generator"
 OUR_ERRORS = ("LayoutError", "WeightsError", "InputShapeError")
@@ -138,7 +138,7 @@ def write_adapter_variant(root: Path, name: str, change: Callable[[dict, dict], 
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from diffsensei_core.convert import convert_image_generator
+    from diffsensei_core.model.convert import convert_image_generator
 
     converted = root / "_converted"
     if not converted.exists():

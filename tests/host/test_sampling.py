@@ -18,7 +18,7 @@ LAYOUT = json.dumps({"characters": [[0.05, 0.1, 0.45, 0.95], [0.55, 0.1, 0.95, 0
 @pytest.fixture(scope="module")
 def test_nodes(comfy, pack, golden):
     """Test-only stand-ins for what the golden data gives but this machine cannot compute (no SDXL CLIP here)."""
-    sockets = import_from_pack(pack, "nodes.sockets")
+    sockets = import_from_pack(pack, "nodes.host.sockets")
     data = case(golden, "two_chars")
 
     def golden_conditioning():
@@ -173,11 +173,11 @@ def sd15_like_model():
 
 def test_sd15_and_non_unet_models_are_refused(pack, golden, golden_model):
     apply_node = import_from_pack(pack, "nodes.apply").DiffSenseiApply
-    adapter_module = import_from_pack(pack, "nodes.adapter")
-    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    adapter_module = import_from_pack(pack, "nodes.host.adapter")
+    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
     errors = import_from_pack(pack, "diffsensei_core.errors")
-    layout_module = import_from_pack(pack, "diffsensei_core.layout")
-    sockets = import_from_pack(pack, "nodes.sockets")
+    layout_module = import_from_pack(pack, "diffsensei_core.model.panel_layout")
+    sockets = import_from_pack(pack, "nodes.host.sockets")
     adapter = adapter_module.DiffSenseiAdapter(
         checkpoint.load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16).adapter,
         dtype=torch.float32, source="golden")
