@@ -7,6 +7,7 @@ import torch
 
 from diffsensei_core.errors import InputShapeError, WeightsError
 from diffsensei_core.model.resampler import Resampler
+from tests.support.skips import skip_or_fail
 
 from .golden import CASES, RESAMPLER_DIM_HEAD, TOKENS_ATOL, golden_resampler_state_dict, load_golden
 
@@ -36,7 +37,7 @@ def test_dummy_tokens_come_first(resampler):
 
 def test_released_key_names_and_shapes():
     if not KEYS_FILE.is_file():
-        pytest.skip(f"{KEYS_FILE} not found")
+        skip_or_fail("golden", f"{KEYS_FILE} not found")
     expected = {}
     for line in KEYS_FILE.read_text().splitlines():
         name, shape = line.split("\t")

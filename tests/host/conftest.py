@@ -30,6 +30,8 @@ import pytest
 # package of its own that would hide tests.support afterwards.
 import tests.support  # noqa: F401
 from headless import comfy_session
+from tests.support import live_server  # noqa: F401 (the host tests take it from here)
+from tests.support.skips import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_NAME = comfy_session.PACK_NAME
@@ -52,7 +54,7 @@ def _bootstrap_comfyui() -> str | None:
 
 class _SkippedModule(pytest.Module):
     def collect(self):
-        pytest.skip(_bootstrap["reason"])
+        skip_or_fail("host", _bootstrap["reason"])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -169,7 +171,7 @@ def golden():
     """The golden tensors, keys ``<case>.<name>`` (see the golden README)."""
     path = GOLDEN_DIR / "golden.safetensors"
     if not path.is_file():
-        pytest.skip(f"golden data not found at {path}: set DIFFSENSEI_GOLDEN to the golden folder")
+        skip_or_fail("golden", f"golden data not found at {path}: set DIFFSENSEI_GOLDEN to the golden folder")
     from safetensors.torch import load_file
 
     return load_file(str(path))
@@ -181,7 +183,7 @@ def golden_release(comfy, pack, tmp_path_factory) -> str:
     model_name choice."""
     source = GOLDEN_DIR / "image_generator"
     if not source.is_dir():
-        pytest.skip(f"golden release not found in {source}: set DIFFSENSEI_GOLDEN to the golden folder")
+        skip_or_fail("golden", f"golden release not found in {source}: set DIFFSENSEI_GOLDEN to the golden folder")
     root = tmp_path_factory.mktemp("models") / "diffsensei"
     target = root / "golden" / "image_generator"
     shutil.copytree(source, target)
@@ -200,7 +202,7 @@ def golden_unet_files(pack):
 
     unet_dir = GOLDEN_DIR / "image_generator" / "unet"
     if not (unet_dir / "pytorch_model.bin").is_file():
-        pytest.skip(f"golden UNet not found in {unet_dir}: set DIFFSENSEI_GOLDEN to the golden folder")
+        skip_or_fail("golden", f"golden UNet not found in {unet_dir}: set DIFFSENSEI_GOLDEN to the golden folder")
     state_dict = torch.load(unet_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
     checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
     plain, _sites, _dialog = checkpoint.split_unet_state_dict(state_dict, source=str(unet_dir))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from headless import comfy_session, workflow_format
+from tests.support.skips import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "run_workflow.py"
@@ -149,8 +150,7 @@ def test_runner_without_comfyui_says_where_it_looked(tmp_path):
 
 
 def test_demo_runs_whole_graph(comfy, tmp_path):
-    if "DiffSenseiApply" not in comfy.nodes.NODE_CLASS_MAPPINGS:
-        pytest.skip("the pack's DiffSenseiApply node is not registered yet; the demo workflow needs it")
+    assert "DiffSenseiApply" in comfy.nodes.NODE_CLASS_MAPPINGS, "the pack did not register its nodes"
     out = tmp_path / "out"
     result = _run(["--demo", "--output", str(out), "--models", str(tmp_path / "models")],
                   env={"COMFYUI_PATH": str(comfy.root)}, timeout=600)
@@ -173,7 +173,7 @@ def test_demo_unet_matches_golden_layout():
 
     golden = Path(os.environ.get("DIFFSENSEI_GOLDEN", REPO.parent / "shared" / "golden")) / "image_generator" / "unet"
     if not (golden / "pytorch_model.bin").is_file():
-        pytest.skip(f"golden tiny UNet not found in {golden}")
+        skip_or_fail("golden", f"golden tiny UNet not found in {golden}")
     state_dict = torch.load(golden / "pytorch_model.bin", map_location="cpu", weights_only=True, mmap=True)
     assert demo_weights.unet_shapes() == {k: tuple(v.shape) for k, v in state_dict.items()}
     assert json.loads((golden / "config.json").read_text()) == demo_weights.DEMO_UNET_CONFIG

@@ -30,8 +30,10 @@ from pathlib import Path
 import pytest
 from browser_harness import REPO, SKIP_REASON, WEB_ENV, queue, run_check, serve
 
+from tests.support.skips import skip_or_fail
+
 if SKIP_REASON:
-    pytest.skip(f"browser tests skipped: {SKIP_REASON}", allow_module_level=True)
+    skip_or_fail("browser", f"browser tests skipped: {SKIP_REASON}", module=True)
 
 COLOURS = ((200, 40, 60), (40, 90, 200))
 SMALL_IMAGES = ("dss_character_a.png", "dss_character_b.png")
