@@ -79,7 +79,7 @@ class DiffSenseiLoadModel(io.ComfyNode):
             checkpoint = load_diffsensei(path)
         if checkpoint.unet_state_dict is None:
             raise WeightsError(
-                f"Load model, input 'model_name': {path} holds only the adapter, no UNet "
+                f"DiffSensei: Load model, input 'model_name': {path} holds only the adapter, no UNet "
                 "(diffsensei_unet_*.safetensors). Put the converted UNet next to it, or use DiffSensei: Load adapter "
                 "with your own SDXL MODEL."
             )

@@ -58,7 +58,7 @@ def character_attention(
     """The masked attention over the character tokens alone (without ip_scale).
 
     q: (b, n, h·d); char_k/char_v: (b, m, h·d) from :func:`project_character_tokens`; bias: (b, n, m)
-    additive, from ``layout.character_attention_bias``. Returns (b, n, h·d).
+    additive, from ``masks.character_attention_bias``. Returns (b, n, h·d).
     """
     if bias.shape != (q.shape[0], q.shape[1], char_k.shape[1]):
         raise InputShapeError(
@@ -69,25 +69,31 @@ def character_attention(
     return attention(q, char_k, char_v, heads, mask=bias.to(q.dtype))
 
 
+CharacterKV = Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+"""Zero-argument callable → (char_k, char_v, bias) for :func:`character_attention`; called only when needed."""
+
+
 def masked_character_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    char_k: torch.Tensor,
-    char_v: torch.Tensor,
-    bias: torch.Tensor,
+    characters: CharacterKV,
     *,
     heads: int,
     ip_scale: float,
     attention: AttentionFn = sdpa_attention,
+    text_attention: AttentionFn | None = None,
 ) -> torch.Tensor:
-    """Text attention plus ``ip_scale`` × masked character attention, before the output projection.
+    """DiffSensei's cross-attention: text attention plus ``ip_scale`` × masked character attention (§4.2).
 
-    q: (b, n, h·d) from the site's to_q; k/v: (b, t, h·d) text keys/values from to_k/to_v; the rest as
-    in :func:`character_attention`. Returns (b, n, h·d). ``ip_scale == 0`` returns the text attention
-    exactly.
+    The one place this formula lives; ComfyUI's attn2 patch calls it too. q: (b, n, h·d) from the site's to_q;
+    k/v: (b, t, h·d) text keys/values from to_k/to_v; ``characters()`` gives the character keys, values and bias as
+    in :func:`character_attention` and is not called when ``ip_scale == 0``. ``text_attention(q, k, v, heads)``
+    computes the text part (default: ``attention`` without a mask; in ComfyUI: the kernel, or the patch another pack
+    put at this site). Returns (b, n, h·d); ``ip_scale == 0`` returns the text attention exactly.
     """
-    text = attention(q, k, v, heads)
+    text = (text_attention or attention)(q, k, v, heads)
     if ip_scale == 0:
         return text
+    char_k, char_v, bias = characters()
     return text + ip_scale * character_attention(q, char_k, char_v, bias, heads=heads, attention=attention)

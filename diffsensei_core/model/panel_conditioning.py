@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import torch
 
 from ..errors import InputShapeError
-from .panel_layout import PanelLayout, character_attention_bias, dialog_region
+from .masks import character_attention_bias, dialog_region
+from .panel_layout import PanelLayout
 from .resampler import Resampler
 
 COND = 0
@@ -55,8 +56,6 @@ class PanelConditioning:
         self.tokens_per_character = tokens_per_character
         self._boxes = (layout.character_boxes(num_slots), torch.zeros(num_slots, 4))
         self._cache: dict[tuple, torch.Tensor] = {}
-        self.mask_builds = 0
-        """How many masks were built (not served from the cache); for benchmarks and tests."""
 
     @classmethod
     def from_features(
@@ -105,7 +104,7 @@ class PanelConditioning:
         return self._cached(
             ("bias rows", tuple(cond_or_uncond), batch, grid_h, grid_w, dtype, device),
             lambda: self._rows(cond_or_uncond, batch, lambda flag: self._cached(
-                ("bias", flag, grid_h, grid_w, dtype, device), lambda: build(flag), counts=True)))
+                ("bias", flag, grid_h, grid_w, dtype, device), lambda: build(flag))))
 
     def dialog_region(
         self, cond_or_uncond: Sequence[int], batch: int, height: int, width: int, *, dtype, device
@@ -118,8 +117,7 @@ class PanelConditioning:
                 region = dialog_region(self.layout.dialog_boxes().to(device), height, width, dtype=dtype)
             return region.to(dtype).view(1, 1, height, width)
         return self._rows(cond_or_uncond, batch,
-                          lambda flag: self._cached(("dialog", flag, height, width, dtype, device), lambda: build(flag),
-                                                    counts=True))
+                          lambda flag: self._cached(("dialog", flag, height, width, dtype, device), lambda: build(flag)))
 
     @property
     def has_dialogs(self) -> bool:
@@ -133,12 +131,10 @@ class PanelConditioning:
         for key in [k for k, v in self._cache.items() if v.device.type != torch.device(device).type]:
             del self._cache[key]
 
-    def _cached(self, key: tuple, build, *, counts: bool = False) -> torch.Tensor:
+    def _cached(self, key: tuple, build) -> torch.Tensor:
         value = self._cache.get(key)
         if value is None:
             value = self._cache[key] = build()
-            if counts:
-                self.mask_builds += 1
         return value
 
     @staticmethod

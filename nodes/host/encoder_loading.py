@@ -101,20 +101,21 @@ def encoder_folders(choice: str) -> tuple[Path, Path]:
 def _weights_file(folder: Path, what: str, download: str) -> Path:
     if not folder.is_dir():
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): the {what} folder {folder} does not exist; expected a folder "
+            f"DiffSensei: Load Encoders, input 'model_name': the {what} folder {folder} does not exist; expected a "
+            f"folder "
             f"with config.json and one of {', '.join(ENCODER_FILE_NAMES)}. Download {download} from the DiffSensei "
             "release (image_generator/) into that place."
         )
     if not (folder / "config.json").is_file():
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): {folder / 'config.json'} is missing; expected the {what} "
+            f"DiffSensei: Load Encoders, input 'model_name': {folder / 'config.json'} is missing; expected the {what} "
             f"config beside its weights, found {sorted(p.name for p in folder.iterdir())[:8]}. Download "
             f"{download}/config.json from the DiffSensei release."
         )
     weights = next((folder / name for name in ENCODER_FILE_NAMES if (folder / name).is_file()), None)
     if weights is None:
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): no {what} weights in {folder}; looked for "
+            f"DiffSensei: Load Encoders, input 'model_name': no {what} weights in {folder}; looked for "
             f"{', '.join(ENCODER_FILE_NAMES)}, found {sorted(p.name for p in folder.iterdir())[:8]}. Download "
             f"the weights of {download} from the DiffSensei release into that folder."
         )
@@ -126,12 +127,13 @@ def _read_json(path: Path) -> dict[str, Any]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): could not read {path} ({error}); expected a JSON object. "
+            f"DiffSensei: Load Encoders, input 'model_name': could not read {path} ({error}); expected a JSON object. "
             "Re-download config.json."
         ) from error
     if not isinstance(raw, dict):
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): {path} holds a {type(raw).__name__}; expected a JSON object. "
+            f"DiffSensei: Load Encoders, input 'model_name': {path} holds a {type(raw).__name__}; expected a JSON "
+            f"object. "
             "Re-download config.json."
         )
     return raw
@@ -153,19 +155,20 @@ def comfy_clip_vision_config(hf_config: dict[str, Any], *, with_projection: bool
     model_type = config.get("model_type", "clip_vision_model")
     if model_type != "clip_vision_model":
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): {source} has model_type {model_type!r}; expected "
+            f"DiffSensei: Load Encoders, input 'model_name': {source} has model_type {model_type!r}; expected "
             "'clip_vision_model' (DiffSensei's character encoder is CLIP ViT-H/14). Use the clip_image_encoder "
             "folder of the DiffSensei release."
         )
     values = {key: config.get(key, default) for key, default in _HF_CLIP_VISION_DEFAULTS.items()}
     if values["hidden_act"] not in _COMFY_ACTIVATIONS:
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): {source} uses hidden_act {values['hidden_act']!r}; ComfyUI's "
+            f"DiffSensei: Load Encoders, input 'model_name': {source} uses hidden_act {values['hidden_act']!r}; "
+            f"ComfyUI's "
             f"CLIP vision model supports {', '.join(_COMFY_ACTIVATIONS)}. Use the clip_image_encoder of the release."
         )
     if abs(float(values["layer_norm_eps"]) - _COMFY_LAYER_NORM_EPS) > 1e-12:
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): {source} has layer_norm_eps {values['layer_norm_eps']}; "
+            f"DiffSensei: Load Encoders, input 'model_name': {source} has layer_norm_eps {values['layer_norm_eps']}; "
             f"ComfyUI's CLIP vision model always uses {_COMFY_LAYER_NORM_EPS}. Use the clip_image_encoder of the "
             "release, or load a compatible encoder with Load CLIP Vision and connect it to clip_vision."
         )
@@ -227,13 +230,13 @@ def load_clip_vision_folder(folder: Path):
         missing, unexpected = clip_vision.load_sd(state_dict)
     except RuntimeError as error:  # shape mismatches raise even with strict=False
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): {weights} does not fit the architecture in "
+            f"DiffSensei: Load Encoders, input 'model_name': {weights} does not fit the architecture in "
             f"{folder / 'config.json'} ({str(error).splitlines()[-1].strip()}). The weights and config.json come "
             "from different models; re-download the clip_image_encoder folder."
         ) from error
     if missing or unexpected:
         raise WeightsError(
-            f"DiffSensei: Load Encoders (model_name): {weights} does not match a CLIP vision model "
+            f"DiffSensei: Load Encoders, input 'model_name': {weights} does not match a CLIP vision model "
             f"({len(missing)} missing keys, e.g. {sorted(missing)[:3]}; {len(unexpected)} unexpected keys, e.g. "
             f"{sorted(unexpected)[:3]}); expected an HF CLIPVisionModelWithProjection checkpoint. Re-download "
             "image_generator/clip_image_encoder."
@@ -289,7 +292,7 @@ def check_against_shipped_clip(clip_folder: Path, clip_width: int) -> None:
     expected = shipped.get("hidden_size", _HF_CLIP_VISION_DEFAULTS["hidden_size"])
     if expected != clip_width:
         raise WeightsError(
-            f"DiffSensei: Load Encoders (clip_vision): the connected CLIP vision model is {clip_width} wide but "
+            f"DiffSensei: Load Encoders, input 'clip_vision': the connected CLIP vision model is {clip_width} wide but "
             f"the release's encoder ({config_path}) is {expected} wide; DiffSensei's resampler needs the release's "
             "width. Load CLIP ViT-H/14 with Load CLIP Vision, or disconnect clip_vision."
         )

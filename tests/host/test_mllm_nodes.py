@@ -129,7 +129,7 @@ def test_no_image_falls_back_to_the_characters(mllm_module, mllm, adapter, socke
 
 
 def test_too_many_characters(mllm_module, mllm, adapter, sockets):
-    with pytest.raises(Exception, match=r"\(characters\): 5 characters .* at most 4"):
+    with pytest.raises(Exception, match=r"input 'characters': 5 characters .* at most 4"):
         adapt(mllm_module, mllm, adapter, characters(sockets, n=5))
 
 
@@ -178,7 +178,7 @@ def test_incomplete_folder_names_the_file(mllm_module, models_root):
     shutil.copytree(models_root / "tiny_release" / "mllm", broken)
     (broken / "agent" / "pytorch_model.bin").unlink()
     (broken / "agent" / "model.safetensors").write_bytes(b"")  # keeps it listed; the weights are unusable
-    with pytest.raises(Exception, match=r"Load MLLM \(mllm_name\): .*model\.safetensors"):
+    with pytest.raises(Exception, match=r"Load MLLM, input 'mllm_name': .*model\.safetensors"):
         mllm_module.DiffSenseiLoadMLLM.execute("broken/mllm", "fp32", "auto")
     shutil.rmtree(broken / "tokenizer")
     with pytest.raises(Exception, match=r"subfolder tokenizer/ is missing"):
@@ -193,7 +193,7 @@ def test_the_mllm_folder_is_the_first_folder_of_that_name_over_the_roots(comfy, 
     add_models_root(comfy, pack, tmp_path)
     assert mllm_module.resolve_mllm("shadow/mllm") == tmp_path / "shadow" / "mllm"
     (models_root / "only_a_file").write_text("")
-    with pytest.raises(Exception, match=r"Load MLLM \(mllm_name\): 'only_a_file' was not found in the diffsensei "
+    with pytest.raises(Exception, match=r"Load MLLM, input 'mllm_name': 'only_a_file' was not found in the diffsensei "
                                         r"model folders .*Put the release's mllm/ folder") as info:
         mllm_module.resolve_mllm("only_a_file")
     assert type(info.value).__name__ == "WeightsError"

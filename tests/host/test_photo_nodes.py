@@ -201,7 +201,7 @@ def test_grayscale_tiny_and_huge_photos(photo_nodes, pair, portrait):
     out = photo_nodes.DiffSenseiDescribePhoto.execute(image=gray, **kwargs)
     assert "grayscale photo" in out.ui.as_dict()["text"][0]
     assert out.args[3].shape[-1] == 3
-    with pytest.raises(photo_nodes.InputShapeError, match=r"Describe photo \(image\).*at least 64"):
+    with pytest.raises(photo_nodes.InputShapeError, match=r"Describe photo, input 'image'.*at least 64"):
         photo_nodes.DiffSenseiDescribePhoto.execute(image=portrait[:, :40, :40], **kwargs)
     huge = torch.nn.functional.interpolate(portrait.movedim(-1, 1), size=(3200, 2400)).movedim(1, -1)
     out = photo_nodes.DiffSenseiDescribePhoto.execute(image=huge, **kwargs)
