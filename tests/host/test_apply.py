@@ -204,6 +204,16 @@ def test_ip_scale_zero_without_dialogs_is_exactly_the_plain_model(golden, golden
     assert torch.equal(unet_eps(patched, data, patched_options(patched, [UNCOND, COND])), plain)
 
 
+def test_a_call_without_cond_or_uncond_is_refused(golden, golden_model, golden_adapter, apply_node, core, sockets):
+    """Without the batch layout the unconditional rows would get the characters: the pack's error, not a guess."""
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    patched = apply(apply_node, golden_model, golden_adapter, characters, layout, 0.6)
+    options = dict(patched.model_options["transformer_options"])
+    with pytest.raises(core["errors"].InputShapeError, match=r"cond_or_uncond.*is missing.*stock ComfyUI sampler"):
+        unet_eps(patched, data, options)
+
+
 LEFT_HALF = [[0.0, 0.0, 0.5, 1.0]]
 GRIDS_17x60 = {"true grid": {270: (9, 30), 75: (5, 15)},  # the token grids of a 17×60 latent at SDXL's two levels
                "reference grid (exact reproduction)": {270: (9, 30), 75: (3, 25)}}  # the reference's (wrong) guess
