@@ -26,7 +26,7 @@ if ! "$py" -c "import torch" 2>/dev/null; then
   "$py" -m pip install -q torch==2.13.0 || exit 1
 fi
 "$py" -m pip install -q -r requirements-test.txt 2>&1 | grep -v "^WARNING: Location" || true
-"$py" -c "import einops, safetensors, transformers, PIL, pytest, hypothesis" || { echo "missing test dependencies"; exit 1; }
+"$py" -c "import einops, safetensors, sentencepiece, transformers, PIL, pytest, hypothesis" || { echo "missing test dependencies"; exit 1; }
 
 status=0
 summary=()

@@ -103,6 +103,80 @@ def test_adapted_tokens_are_the_mix(mllm_module, mllm, adapter, sockets, pack):
     assert (out.adapted_tokens - original).abs().mean() > 1e-3
 
 
+def reference_answer(llm, agent, prompt_ids: list[int], characters, forced: list[int], eos: int, limit: int = 80):
+    """The reference's generation, written out without KV cache: greedy decoding where, if the last token is in
+    ``forced[:-1]``, the next element of ``forced`` gets max + 10, and otherwise the logits of ``forced[1:]`` are set
+    to 0; the input embeddings strictly between <img> (forced[1]) and </img> (forced[-1]) of the prompt are the input
+    resampler's output. Returns the generated ids (up to </img> or EOS) and the final-norm hidden states (1, L, d)
+    of the prompt + all generated tokens but the last."""
+    start, end = prompt_ids.index(forced[1]) + 1, prompt_ids.index(forced[-1])
+    image_embeds = agent.input_resampler(characters)
+    generated: list[int] = []
+    for _ in range(limit):
+        sequence = prompt_ids + generated
+        embeds = llm.get_input_embeddings()(torch.tensor([sequence])).clone()
+        embeds[:, start:end] = image_embeds
+        hidden = llm.model(inputs_embeds=embeds).last_hidden_state
+        scores = llm.lm_head(hidden[:, -1]).float()[0]
+        if sequence[-1] in forced[:-1]:
+            scores[forced[forced.index(sequence[-1]) + 1]] = scores.max() + 10
+        else:
+            scores[forced[1:]] = 0.0
+        generated.append(int(scores.argmax()))
+        if generated[-1] in (forced[-1], eos):
+            break
+    return generated, hidden
+
+
+@torch.no_grad()
+def test_the_lone_space_forces_img_as_the_reference_does(mllm_module, models_root, adapter, sockets, pack,
+                                                        monkeypatch):
+    """The released LLM answers "▁ <img> …". Load MLLM reads the release-format SentencePiece tokenizer; the tiny
+    LLaMA's LM head gets a bias that makes it prefer the image tokens, then <img>, then the lone ▁. As in the
+    reference, <img> is clamped to 0 with the image tokens, so ▁ is emitted, and ▁ forces <img>: the generated ids,
+    the 64 hidden states and the adapted tokens are those of :func:`reference_answer`."""
+    import sentencepiece
+
+    core = import_from_pack(pack, "diffsensei_core.mllm")
+    encoders = import_from_pack(pack, "diffsensei_core.encoders")
+    mllm = mllm_module.DiffSenseiLoadMLLM.execute("tiny_release/mllm", "fp32", "auto")[0]
+    folder = models_root / "tiny_release" / "mllm" / "tokenizer"
+    pieces = sentencepiece.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    added = json.loads((folder / "added_tokens.json").read_text())
+    space, boi, eoi = pieces.piece_to_id("▁"), added["<img>"], added["</img>"]
+    images = [added[f"<img_{i:05d}>"] for i in range(64)]
+    llm = mllm.llm
+    bias = torch.zeros(llm.lm_head.out_features)
+    bias[[*images, eoi]], bias[boi], bias[space] = 9.0, 6.0, 3.0
+    llm.lm_head.bias = torch.nn.Parameter(bias)
+
+    results, states = [], []
+    monkeypatch.setattr(mllm_module, "adapt_character_tokens",
+                        lambda *a, **k: results.append(core.adapt_character_tokens(*a, **k)) or results[-1])
+    hook = llm.model.norm.register_forward_hook(lambda module, args, output: states.append(output))
+    chars = characters(sockets)
+    try:
+        out = adapt(mllm_module, mllm, adapter, chars, prompt="two friends laugh")
+    finally:
+        hook.remove()
+
+    caption = "two friends laugh"  # "▁"-prefixed SentencePiece pieces, then "\n" (byte-encoded), as the reference
+    newline = pieces.piece_to_id("<0x0A>")
+    prompt_ids = [llm.config.bos_token_id, *pieces.encode(caption), newline, boi, *images, eoi, newline]
+    original = core.character_tokens(adapter.module.resampler,
+                                     *encoders.pad_character_features(chars.clip, chars.magi))
+    generated, hidden = reference_answer(llm, mllm.agent, prompt_ids, original.float(), [space, boi, *images, eoi],
+                                         llm.config.eos_token_id)
+    assert generated == [space, boi, *images, eoi]
+    assert results[0].generated_ids == tuple(generated)
+    end = len(prompt_ids) + generated.index(eoi)
+    reference_hidden = hidden[:, end - 64:end]
+    torch.testing.assert_close(states[-1][:, 1:], reference_hidden, atol=1e-5, rtol=1e-5)
+    reference_tokens = mllm.agent.output_resampler(reference_hidden)
+    torch.testing.assert_close(out.adapted_tokens, 0.4 * reference_tokens + 0.6 * original.float(),
+                               atol=1e-5, rtol=1e-5)
+
+
 def test_apply_uses_the_adapted_tokens_for_the_conditional_branch_only(mllm_module, mllm, adapter, sockets, pack):
     apply = import_from_pack(pack, "nodes.apply")
     layout_core = import_from_pack(pack, "diffsensei_core.model.panel_layout")
