@@ -116,8 +116,8 @@ class PanelConditioning:
             else:
                 region = dialog_region(self.layout.dialog_boxes().to(device), height, width, dtype=dtype)
             return region.to(dtype).view(1, 1, height, width)
-        return self._rows(cond_or_uncond, batch,
-                          lambda flag: self._cached(("dialog", flag, height, width, dtype, device), lambda: build(flag)))
+        return self._rows(cond_or_uncond, batch, lambda flag: self._cached(
+            ("dialog", flag, height, width, dtype, device), lambda: build(flag)))
 
     @property
     def has_dialogs(self) -> bool:
