@@ -25,6 +25,7 @@ import torch
 from comfy.ldm.modules.attention import SpatialTransformer
 
 from ...diffsensei_core.errors import WeightsError
+from ...diffsensei_core.model.unet_config import unet_config_from_diffusers
 
 log = logging.getLogger("diffsensei")
 
@@ -51,81 +52,6 @@ def weight_dtype_option(name: str) -> tuple[torch.dtype | None, bool]:
         raise WeightsError(
             f"unknown weight dtype {name!r}; expected one of {', '.join(WEIGHT_DTYPE_OPTIONS)}"
         ) from None
-
-
-def _as_list(value, n: int) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value] * n
-
-
-def unet_config_from_diffusers(config: Mapping) -> tuple[dict, int]:
-    """ComfyUI ``unet_config`` and head width for an SDXL-style diffusers ``UNet2DConditionModel`` config.
-
-    Returns ``(unet_config, num_head_channels)``; the head width must be set on the constructed model config
-    because ComfyUI's model classes overwrite it with their defaults.
-    """
-    try:
-        widths = [int(c) for c in config["block_out_channels"]]
-        levels = len(widths)
-        down_types = list(config["down_block_types"])
-        up_types = list(config["up_block_types"])
-        res_blocks = [int(n) for n in _as_list(config.get("layers_per_block", 2), levels)]
-        depths = [int(d) for d in _as_list(config.get("transformer_layers_per_block", 1), levels)]
-        up_depths = config.get("reverse_transformer_layers_per_block")
-        # diffusers names the head COUNT attention_head_dim unless num_attention_heads is given.
-        heads = _as_list(config.get("num_attention_heads") or config["attention_head_dim"], levels)
-        context_dim = int(config["cross_attention_dim"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(
-            f"the UNet config.json lacks or mangles {e}; expected a diffusers UNet2DConditionModel config"
-        ) from e
-    mid = config.get("mid_block_type", "UNetMidBlock2DCrossAttn")
-    if mid != "UNetMidBlock2DCrossAttn":
-        raise WeightsError(f"unsupported mid_block_type {mid!r}; expected UNetMidBlock2DCrossAttn")
-
-    def has_attn(block_type: str) -> bool:
-        return "CrossAttn" in block_type
-
-    depth_in = []
-    for lvl in range(levels):
-        depth_in += [depths[lvl] if has_attn(down_types[lvl]) else 0] * res_blocks[lvl]
-    # Output depths in execution order (deepest up block first, num_res_blocks + 1 layers each);
-    # ComfyUI wants them listed the other way round (it pops from the end).
-    run_order = []
-    for up in range(levels):
-        lvl = levels - 1 - up
-        n = res_blocks[lvl] + 1
-        per_layer = _as_list(up_depths[up], n) if up_depths else [depths[lvl]] * n
-        run_order += [int(d) if has_attn(up_types[up]) else 0 for d in per_layer]
-    depth_out = run_order[::-1]
-
-    head_widths = {widths[lvl] // int(heads[lvl]) for lvl in range(levels) if has_attn(down_types[lvl])}
-    if len(head_widths) != 1:
-        raise WeightsError(f"attention head widths differ across levels ({sorted(head_widths)}); ComfyUI needs one")
-    head_channels = head_widths.pop()
-
-    adm = config.get("projection_class_embeddings_input_dim")
-    unet_config = {
-        "use_checkpoint": False,
-        "image_size": 32,
-        "in_channels": int(config.get("in_channels", 4)),
-        "out_channels": int(config.get("out_channels", 4)),
-        "model_channels": widths[0],
-        "channel_mult": [w // widths[0] for w in widths],
-        "num_res_blocks": res_blocks,
-        "transformer_depth": depth_in,
-        "transformer_depth_middle": depths[-1],
-        "transformer_depth_output": depth_out,
-        "context_dim": context_dim,
-        "num_head_channels": head_channels,
-        "use_linear_in_transformer": bool(config.get("use_linear_projection", False)),
-        "use_spatial_transformer": True,
-        "legacy": False,
-        "adm_in_channels": int(adm) if adm else None,
-        "num_classes": "sequential" if adm else None,
-        "use_temporal_attention": False,
-        "use_temporal_resblock": False,
-    }
-    return unet_config, head_channels
 
 
 def _check_keys(missing_ldm, unexpected, mapping: Mapping[str, str]) -> None:
