@@ -18,7 +18,8 @@ import common
 from chapter_overhead import setup_demo
 from chapter_planning import long_script
 
-from scripts import chapter_render, comfy_session, run_chapter, run_workflow
+from headless import chapter_render, comfy_session, demo_mode
+from headless import chapter_runner as run_chapter
 
 MIB = 2**20
 
@@ -43,9 +44,9 @@ def main() -> None:
     script = work / "chapter.txt"
     script.write_text(long_script(pages), encoding="utf-8")
     core = run_chapter.Core(comfy.pack)
-    plan = run_chapter.read_plan(core, script, dpi=run_workflow.DEMO_PAGE_DPI, font="default")
-    settings = chapter_render.RenderSettings(model=run_workflow.DEMO_MODEL, steps=run_workflow.DEMO_MAX_STEPS,
-                                             scale=run_workflow.DEMO_MAX_SIDE)
+    plan = run_chapter.read_plan(core, script, dpi=demo_mode.DEMO_PAGE_DPI, font="default")
+    settings = chapter_render.RenderSettings(model=demo_mode.DEMO_MODEL, steps=demo_mode.DEMO_MAX_STEPS,
+                                             scale=demo_mode.DEMO_MAX_SIDE)
     context = run_chapter.run_context(core, comfy, plan, settings, True)
     start_rss = common.rss_bytes()
     samples: list[dict] = []
@@ -59,7 +60,7 @@ def main() -> None:
 
     def make_renderer():
         return Recording(comfy, plan, settings, new_executor=comfy_session.new_executor,
-                         server=comfy_session.FakeServer(), prepare=run_workflow.demo_prompt)
+                         server=comfy_session.FakeServer(), prepare=demo_mode.demo_prompt)
 
     run_chapter.render_panels(core, plan, context, work / "out", make_renderer)
     run_chapter.finish_pages(core, plan, work / "out", "default")

@@ -4,9 +4,9 @@
 
 Both sides render the same panels of the bundled example chapter with the same models, already loaded:
 
-* **chapter**: what ``scripts/run_chapter.py`` does per panel: the resume key, ``PanelRenderer.render`` (the
-  per-panel graph: Chapter script fed the plan, Encode Characters, Chapter → panel layouts, Apply, the text
-  encoders, KSampler, VAE Decode, Save Image) and storing the PNG in the resume cache;
+* **chapter**: what ``scripts/run_chapter.py`` (``headless/chapter_runner.py``) does per panel: the resume key,
+  ``PanelRenderer.render`` (the per-panel graph: Chapter script fed the plan, Encode Characters, Chapter → panel
+  layouts, Apply, the text encoders, KSampler, VAE Decode, Save Image) and storing the PNG in the resume cache;
 * **single panel**: the page workflow's nodes for a page holding only that panel (Page layout → Page → panel
   layouts with the panel's cast → Apply → the text encoders → KSampler → VAE Decode → Save Image), each run as one
   prompt through its own executor, as ``run_workflow.py`` runs a workflow.
@@ -29,17 +29,19 @@ from pathlib import Path
 
 import common
 
-from scripts import chapter_render, comfy_session, demo_nodes, demo_weights, run_chapter, run_workflow
+from headless import chapter_render, comfy_session, demo_mode, demo_nodes
+from headless import chapter_runner as run_chapter
+from headless.runner import register_models
 
 EXAMPLE = common.REPO / "workflows" / "chapters" / "the_late_bell.txt"
-DEMO_DPI = run_workflow.DEMO_PAGE_DPI
+DEMO_DPI = demo_mode.DEMO_PAGE_DPI
 
 
 def setup_demo(comfy) -> None:
     """Demo weights, demo nodes and the example's reference images, as ``--demo`` sets them up."""
     models = Path(comfy.folder_paths.get_output_directory()).parent / "models"
-    run_workflow._build_demo_models(demo_weights, models)
-    run_workflow._register_models(comfy, models)
+    demo_mode.build_demo_models(models)
+    register_models(comfy, models)
     comfy.nodes.NODE_CLASS_MAPPINGS.update(demo_nodes.NODE_CLASS_MAPPINGS)
     inputs = Path(comfy.folder_paths.get_input_directory())
     for image in (common.REPO / "workflows" / "assets").glob("*.png"):
@@ -72,7 +74,7 @@ def single_panel_prompt(comfy, plan, panel, settings) -> dict:
     prompt["negative"]["inputs"].update(text_g=plan.negative, text_l=plan.negative)
     prompt["sample"]["inputs"].update(latent_image=["pagepanels", 1], seed=panel.seed)
     prompt["save"]["inputs"]["filename_prefix"] = "single_panel/p"
-    run_workflow.demo_prompt(prompt)
+    demo_mode.demo_prompt(prompt)
     return prompt
 
 
@@ -88,18 +90,18 @@ def run_single(comfy, executor, prompt: dict) -> None:
 
 def main() -> None:
     parser = common.parser(__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=run_workflow.DEMO_MAX_STEPS)
-    parser.add_argument("--scale", type=int, default=run_workflow.DEMO_MAX_SIDE)
+    parser.add_argument("--steps", type=int, default=demo_mode.DEMO_MAX_STEPS)
+    parser.add_argument("--scale", type=int, default=demo_mode.DEMO_MAX_SIDE)
     parser.add_argument("--parts", type=int, default=20, help="repeats of the part timings")
     args = parser.parse_args()
     comfy = common.setup(args)
     setup_demo(comfy)
     core = run_chapter.Core(comfy.pack)
     plan = run_chapter.read_plan(core, EXAMPLE, dpi=DEMO_DPI, font="default")
-    settings = chapter_render.RenderSettings(model=run_workflow.DEMO_MODEL, steps=args.steps, scale=args.scale)
+    settings = chapter_render.RenderSettings(model=demo_mode.DEMO_MODEL, steps=args.steps, scale=args.scale)
     context = run_chapter.run_context(core, comfy, plan, settings, True)
     renderer = chapter_render.PanelRenderer(comfy, plan, settings, new_executor=comfy_session.new_executor,
-                                            server=comfy_session.FakeServer(), prepare=run_workflow.demo_prompt)
+                                            server=comfy_session.FakeServer(), prepare=demo_mode.demo_prompt)
     cache = core.resume.ResumeCache(Path(comfy.folder_paths.get_output_directory()).parent / "chapter_out")
     single_executor = comfy_session.new_executor(comfy, comfy_session.FakeServer())
     panels, warmup = (plan.panels[:4] if args.quick else plan.panels[:-1]), plan.panels[-1]

@@ -15,13 +15,13 @@ from comfy_execution.graph_utils import ExecutionBlocker
 from ..diffsensei_core.chapter.planned import ChapterPlan, PlannedPanel
 from ..diffsensei_core.chapter.planner import plan_chapter
 from ..diffsensei_core.errors import DiffSenseiError, LayoutError
-from ..diffsensei_core.layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP
 from ..diffsensei_core.lettering.fonts import DEFAULT, FontChain
+from ..diffsensei_core.model.panel_layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP
 from ..diffsensei_core.page.cast import cast_indices
-from ..diffsensei_core.page.layout import GENERATION_SCALE
+from ..diffsensei_core.page.page_layout import GENERATION_SCALE
 from .host.chapter_inputs import NO_FILE, load_reference, read_chapter, reference_fingerprint, script_files, script_text
 from .host.fonts import font_choices, font_faces
-from .sockets import Chapter, Characters, EncodedCharacters, Layout, Page
+from .host.sockets import Chapter, Characters, EncodedCharacters, Layout, Page
 
 log = logging.getLogger("diffsensei")
 CATEGORY = "DiffSensei/chapter"

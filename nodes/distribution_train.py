@@ -1,10 +1,12 @@
 """``DiffSenseiTrainPromptDistribution``: learn a prompt distribution from reference images inside ComfyUI.
 
 ComfyUI runs nodes under ``torch.inference_mode``; training switches it off locally. Weights made under inference
-mode cannot be saved for backward, so the UNet and the CLIP run as clones carrying an identity weight wrapper: with a
-wrapper ComfyUI's cast-on-use ops copy each weight per call, and the copy, made outside inference mode, is an
-ordinary tensor. The denoising loss is the noise-prediction MSE of the frozen UNet (its model_sampling and
-apply_model, SDXL ADM from the sampled pooled vector), M samples per reference image and step.
+mode cannot be saved for backward, so the UNet and the CLIP run as clones carrying a weight wrapper that hands each
+layer a private copy of its weight, made outside inference mode: an ordinary tensor autograd can keep for the backward
+pass. (With dynamic VRAM, ComfyUI casts weights into per-stream buffers that the next layer overwrites; a copy of
+the cast is what makes the saved tensor this layer's own.) The denoising loss is the noise-prediction MSE of the frozen
+UNet (its model_sampling and apply_model, SDXL ADM from the sampled pooled vector), M samples per reference image and
+step.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from ..diffsensei_core.distribution import (
 )
 from ..diffsensei_core.errors import DistributionError
 from .distribution import CATEGORY, output_folder
-from .sockets import PromptDistribution as PromptDistributionSocket
-from .text_embeds import ComfyPromptEncoder
+from .host.sockets import PromptDistribution as PromptDistributionSocket
+from .host.text_embeds import ComfyPromptEncoder
 
 log = logging.getLogger("diffsensei")
 
@@ -42,14 +44,14 @@ NAME_PATTERN = re.compile(r"^[\w\- .]+$")
 
 
 class _CopyOnUse:
-    """Identity weight wrapper: its presence makes ComfyUI's ops copy the weight before each use."""
+    """Weight wrapper that gives the layer a private copy of the weight it was handed (see the module doc)."""
 
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight
+        return weight.clone()
 
 
 def trainable(patcher):
-    """A clone of a ModelPatcher whose cast-on-use layers copy their weights per call (see the module doc)."""
+    """A clone of a ModelPatcher whose cast-on-use layers use a private copy of each weight (see the module doc)."""
     clone = patcher.clone()
     for name, module in clone.model.named_modules():
         if hasattr(module, "comfy_cast_weights"):
@@ -108,7 +110,7 @@ class UNetDenoiseLoss:
 def prepare_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """IMAGE (N, H, W, C) → (N, r, r, 3): aspect-preserving resize and centre crop to the training size."""
     if images.shape[0] < 2:
-        raise DistributionError(f"{NODE} (images): expected a batch of 2 or more reference images, got "
+        raise DistributionError(f"{NODE}, input 'images': expected a batch of 2 or more reference images, got "
                                 f"{images.shape[0]}; batch more images (e.g. with Batch Images) — 5 to 20 work best")
     if images.shape[1:3] != (resolution, resolution):
         log.warning("%s: the %d reference images (%dx%d) are resized and centre-cropped to the training size "
@@ -121,7 +123,8 @@ def prepare_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
 def _check_name(name: str) -> str:
     name = name.strip().removesuffix(".safetensors")
     if not name or not NAME_PATTERN.match(name):
-        raise DistributionError(f"{NODE} (name): expected a file name of letters, digits, spaces, '-', '_' or '.', "
+        raise DistributionError(f"{NODE}, input 'name': expected a file name of letters, digits, spaces, '-', '_' "
+                                f"or '.', "
                                 f"got {name!r}; e.g. 'my_style'")
     return name
 
@@ -183,7 +186,8 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
         with torch.inference_mode(False), torch.enable_grad():
             unet, text = trainable(model), clip.clone()
             text.patcher = trainable(text.patcher)
-            encoder = ComfyPromptEncoder(text, prefix=prefix, suffix=suffix, tokens=tokens_per_prompt, where=NODE)
+            encoder = ComfyPromptEncoder(text, prefix=prefix, suffix=suffix, tokens=tokens_per_prompt,
+                                         where=f"{NODE}, input 'clip'")
             rows = images_per_step * samples_per_step
             mm.load_models_gpu([unet, text.patcher],
                                memory_required=3 * unet.memory_required([rows, *latents.shape[1:]]))

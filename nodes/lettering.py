@@ -17,7 +17,7 @@ from ..diffsensei_core.lettering.plan import parse_texts, plan_bubbles, scale_sl
 from ..diffsensei_core.lettering.render import LetterStyle, apply_tiles, render_tiles
 from ..diffsensei_core.lettering.text import WRITING, TextFitError
 from .host.fonts import font_choices, font_faces
-from .sockets import Layout, Page
+from .host.sockets import Layout, Page
 
 log = logging.getLogger("diffsensei")
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import LayoutError
-from ..page.layout import PageLayout, build_page
+from ..page.page_layout import PageLayout, build_page
 
 FORMAT = "diffsensei-chapter-plan"
 VERSION = 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import folder_paths
 
 from ...diffsensei_core.lettering.fonts import DEFAULT, FONT_EXTENSIONS, discover_faces
-from ..folders import register_folder
+from .folders import register_folder
 
 FONTS_FOLDER = "fonts"
 

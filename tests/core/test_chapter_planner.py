@@ -19,7 +19,7 @@ from diffsensei_core.errors import ScriptError
 from diffsensei_core.lettering.fonts import FontChain, pillow_face
 from diffsensei_core.lettering.plan import parse_texts, plan_bubbles
 from diffsensei_core.page.geometry import overlap_area, rect_polygon
-from diffsensei_core.page.layout import parse_page
+from diffsensei_core.page.page_layout import parse_page
 
 from .lettering_fakes import MonoTypesetter
 

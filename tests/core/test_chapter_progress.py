@@ -6,7 +6,7 @@ import io
 import logging
 import types
 
-from scripts.chapter_progress import PanelProgress
+from headless.chapter_progress import PanelProgress
 
 
 def panel(page: int, number: int):

@@ -246,14 +246,14 @@ def test_schemas_explain_every_input_and_output(comfy, pack):
 
 
 def test_the_example_workflow_holds_the_example_script_and_wires_the_chapter(comfy):
-    from scripts import run_workflow
+    from headless import workflow_format
 
     graph = json.loads((REPO / "workflows" / "diffsensei_chapter.json").read_text(encoding="utf-8"))
     script = next(n for n in graph["nodes"] if n["type"] == "DiffSenseiChapterScript")
     assert script["widgets_values"][0] == EXAMPLE, "the workflow and workflows/chapters/the_late_bell.txt agree"
     bypassed = {n["type"] for n in graph["nodes"] if n.get("mode") == 4}
     assert bypassed == {"DiffSenseiLoadMLLM", "DiffSenseiMLLMAdaptCharacters"}
-    prompt = run_workflow.ui_to_api(graph, comfy.nodes.NODE_CLASS_MAPPINGS)
+    prompt = workflow_format.ui_to_api(graph, comfy.nodes.NODE_CLASS_MAPPINGS)
     by_type = {node["class_type"]: (node_id, node) for node_id, node in prompt.items()}
     panels_id = by_type["DiffSenseiChapterPanels"][0]
     apply = by_type["DiffSenseiApply"][1]["inputs"]
