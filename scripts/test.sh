@@ -3,7 +3,8 @@
 #   core  — pure torch, in ./.venv (created here; CPU torch 2.13.0, never a multi-GB CUDA build)
 #   js    — the box editor's pure model, node --test
 #   host  — inside a real ComfyUI, with that ComfyUI's own python (see README "Tests")
-#   browser — the box editor in headless Debian chromium (playwright-core) against a live ComfyUI
+#   browser — the canvas editors in headless Debian chromium (playwright-core) against a live ComfyUI, in three
+#             frontend modes: the host's own, the newest frontend package (classic canvas, Nodes 2.0)
 # Exits non-zero when a group fails or when no test ran at all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +69,10 @@ if [ -n "$comfy" ]; then
     echo "== installing playwright-core (npm, tests/web)"
     npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
   fi
+  if [ ! -d tests/web/.frontend ]; then
+    echo "== installing the newest ComfyUI frontend for the browser tests (pip --target tests/web/.frontend)"
+  fi
+  "$py" tests/web/install_frontend.py >/dev/null || echo "   not installed: the newest-frontend browser modes skip"
   echo "== browser tests in $comfy ($comfy_py)"
   COMFYUI_PATH=$comfy COMFYUI_PYTHON=$comfy_py CHROMIUM=$chromium "$comfy_py" -m pytest tests/web -q -rs
   record browser $? "(ComfyUI at $comfy)"

@@ -194,8 +194,9 @@ export function editorState(page, id, spec) {
 }
 
 /**
- * Give the graph the keyboard: a click on an empty spot of it. (Only once before a series of undo/redo keys: on the
- * 1.27 frontend a click on the graph between two undos stops the next Ctrl+Z, with or without this pack.)
+ * Give the graph the keyboard: a click on an empty spot of it. Only once before a series of undo/redo keys: on the
+ * 1.27 frontend a click between two quick undos stopped the next Ctrl+Z in our runs (its change tracker compares the
+ * graph on mouse-up without waiting for a restore in progress).
  */
 export function focusGraph(page, emptySpot = [900, 760]) {
   return page.mouse.click(...emptySpot);

@@ -105,8 +105,9 @@ def serve(base: Path, mode: str = "bundled") -> Iterator:
     (base / "user" / "default").mkdir(parents=True, exist_ok=True)
     (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps(settings))
     extra = ("--front-end-root", str(static_root())) if newest else ()
+    root, python = WEB_ENV["comfy_root"], WEB_ENV["comfy_python"]
     try:
-        with live_server.start(WEB_ENV["comfy_root"], base, python=WEB_ENV["comfy_python"], extra_args=extra) as running:
+        with live_server.start(root, base, python=python, extra_args=extra) as running:
             yield running
     except live_server.ServerStartError as err:
         pytest.fail(str(err))

@@ -41,4 +41,4 @@ def install() -> Path:
 
 
 if __name__ == "__main__":
-    print(install())
+    sys.stdout.write(f"{install()}\n")

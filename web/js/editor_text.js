@@ -165,13 +165,13 @@ export function say(key, values = {}) {
 }
 
 /**
- * The "diffsensei" table for `locale` from the frontend's /i18n answer ({lang: {main: {...}}}), or null (English):
- * the exact language first, then its base language ("ja-JP" → "ja").
+ * The "diffsensei" table for `locale` from the server's /i18n answer ({lang: {...main.json keys, nodeDefs: {...}}}),
+ * or null (English): the exact language first, then its base language ("ja-JP" → "ja").
  */
 export function stringsFor(i18n, locale) {
   const code = String(locale ?? "");
   for (const lang of [code, code.split("-")[0]]) {
-    const table = i18n?.[lang]?.main?.diffsensei;
+    const table = i18n?.[lang]?.diffsensei;
     if (table && typeof table === "object") return table;
   }
   return null;

@@ -43,7 +43,8 @@ test("a translation is used key by key, with English for what it lacks, and reac
 });
 
 test("the table for a locale: the exact language, else its base language, else none (English)", () => {
-  const i18n = { zh: { main: { diffsensei: { a: "zh" } } }, ja: { main: { other: {} } } };
+  // /i18n merges each language's main.json keys (and nodeDefs.json as "nodeDefs") over every pack.
+  const i18n = { zh: { diffsensei: { a: "zh" }, nodeDefs: {} }, ja: { nodeCategories: {}, nodeDefs: {} } };
   assert.deepEqual(text.stringsFor(i18n, "zh"), { a: "zh" });
   assert.deepEqual(text.stringsFor(i18n, "zh-CN"), { a: "zh" });
   assert.equal(text.stringsFor(i18n, "ja"), null, "another pack's main.json without our key");
