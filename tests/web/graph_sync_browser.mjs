@@ -99,12 +99,14 @@ await runBrowserCheck({ viewport: { width: 1400, height: 900 } }, async ({ args,
   // Ctrl is held until the frontend has restored the state: 1.27's change tracker compares the graph on that key-up
   // without waiting for a restore in progress, which can record the half-loaded graph as a new change and drop the
   // redo history (a person's key-up comes later than a script's).
+  // Keys at a person's pace: the frontend handles each key in an animation frame after the event.
   const chord = async (key, id, spec, want, what) => {
     await page.keyboard.down("Control");
-    await page.keyboard.press(key);
+    await page.waitForTimeout(100);
+    await page.keyboard.press(key, { delay: 60 });
     await waitValue(id, spec, want, what);
     await page.keyboard.up("Control");
-    await page.waitForTimeout(100);
+    await page.waitForTimeout(150);
     return agree(id, spec, what);
   };
   await focusGraph(page);

@@ -1,5 +1,5 @@
 // Browser check of the page canvas on "DiffSensei: Page layout" against a running ComfyUI (started by
-// test_page_layout_browser.py):
+// test_editors_browser.py, in every frontend mode):
 //
 //   node tests/web/page_layout_browser.mjs --url http://127.0.0.1:PORT --out DIR [--chromium PATH]
 //

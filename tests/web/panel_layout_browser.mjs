@@ -1,4 +1,4 @@
-// Browser check of the Panel layout box editor against a running ComfyUI (started by test_panel_layout_browser.py).
+// Browser check of the Panel layout box editor against a running ComfyUI (started by test_editors_browser.py).
 //
 //   node tests/web/panel_layout_browser.mjs --url http://127.0.0.1:PORT --graph GRAPH.json --out DIR [--chromium PATH]
 //   node tests/web/panel_layout_browser.mjs --url http://127.0.0.1:PORT --workflows LIST.json --out DIR [...]
