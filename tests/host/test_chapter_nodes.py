@@ -46,7 +46,7 @@ def inputs(comfy):
 def stand_ins(comfy, pack, inputs):
     """An encoder that makes one character per image (its features: the image's mean), and a panel stand-in for
     Apply → KSampler → VAE Decode that records what it gets and returns a flat image of the layout's size."""
-    sockets = import_from_pack(pack, "nodes.sockets")
+    sockets = import_from_pack(pack, "nodes.host.sockets")
 
     class Encode:
         RETURN_TYPES = ("DIFFSENSEI_CHARACTERS",)
