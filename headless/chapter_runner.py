@@ -32,7 +32,7 @@ import tomllib
 
 from . import chapter_render, comfy_session, demo_mode
 from .chapter_progress import PanelProgress
-from .runner import register_models
+from .runner import prepare
 
 log = logging.getLogger("diffsensei")
 
@@ -186,26 +186,12 @@ def _settings(ns: argparse.Namespace) -> chapter_render.RenderSettings:
 
 
 def _setup(ns: argparse.Namespace, comfy, scratch: Path) -> types.ModuleType | None:
-    """Folders, the pack, and for --demo the demo weights, nodes and input images."""
-    comfy_session.set_directories(comfy, output=scratch / "render", temp=scratch / "temp",
-                                  input=ns.input or (scratch / "input" if ns.demo else None))
-    pack, errors = comfy_session.load_pack(comfy, scratch / "custom_nodes")
-    if pack is None:
-        log.error("ComfyUI did not load the DiffSensei pack from %s:\n%s", REPO, "\n".join(errors) or "(no record)")
+    """Folders, the pack, and for --demo the demo weights, nodes and input images, as the workflow runner sets them
+    up; ComfyUI's own outputs (each panel's Save Image) go to scratch, since the runner writes the output folder."""
+    session = argparse.Namespace(**{**vars(ns), "output": scratch / "render", "workflow": None})
+    if not prepare(session, comfy, scratch):
         return None
-    models = ns.models
-    if ns.demo:
-        from . import demo_nodes
-
-        log.warning(demo_mode.DEMO_WARNING)
-        models = ns.models or scratch / "models"
-        demo_mode.build_demo_models(Path(models))
-        comfy.nodes.NODE_CLASS_MAPPINGS.update(demo_nodes.NODE_CLASS_MAPPINGS)
-        if not ns.input:
-            demo_mode.copy_assets([demo_mode.DEMO_ASSETS], Path(comfy.folder_paths.get_input_directory()))
-    if models is not None:
-        register_models(comfy, Path(models))
-    return pack
+    return comfy_session.load_pack(comfy, scratch / "custom_nodes")[0]
 
 
 def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:

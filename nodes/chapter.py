@@ -73,18 +73,21 @@ class DiffSenseiChapterScript(io.ComfyNode):
                                tooltip="The font the bubbles are sized for; choose the same font on Letter bubbles."),
             ],
             outputs=[
-                Chapter.Output("chapter", tooltip="The planned chapter, for Chapter → panel layouts."),
-                io.Image.Output("references", is_output_list=True,
+                Chapter.Output("chapter", display_name="chapter",
+                               tooltip="The planned chapter, for Chapter → panel layouts."),
+                io.Image.Output("references", display_name="references", is_output_list=True,
                                 tooltip="Every character's reference images, in the script's order (a list): "
                                         "connect to Encode Characters' character_1, which encodes each once."),
-                io.String.Output("title", tooltip="The chapter's title (for Export pages)."),
-                io.String.Output("negative", tooltip="The chapter's negative prompt."),
-                io.Int.Output("font_size", tooltip="The bubbles' font size in pixels at the dpi (for Letter "
-                                                   "bubbles' font_size)."),
-                io.Int.Output("min_font_size", tooltip="The smallest font size in pixels every line fits at (for "
-                                                       "Letter bubbles' min_font_size)."),
-                io.String.Output("plan", tooltip="The whole plan as JSON: per page the page JSON (paste one into "
-                                                 "a Page layout node to edit it on the page canvas) and the texts."),
+                io.String.Output("title", display_name="title", tooltip="The chapter's title (for Export pages)."),
+                io.String.Output("negative", display_name="negative", tooltip="The chapter's negative prompt."),
+                io.Int.Output("font_size", display_name="font_size",
+                              tooltip="The bubbles' font size in pixels at the dpi (for Letter bubbles' font_size)."),
+                io.Int.Output("min_font_size", display_name="min_font_size",
+                              tooltip="The smallest font size in pixels every line fits at (for Letter bubbles' "
+                                      "min_font_size)."),
+                io.String.Output("plan", display_name="plan",
+                                 tooltip="The whole plan as JSON: per page the page JSON (paste one into a Page layout "
+                                         "node to edit it on the page canvas) and the texts."),
             ],
         )
 
@@ -145,18 +148,22 @@ class DiffSenseiChapterPanels(io.ComfyNode):
                                          "reference image, in order)."),
             ],
             outputs=[
-                Layout.Output("layout", is_output_list=True, tooltip="Per panel: its layout (a list)."),
-                io.Latent.Output("latent", is_output_list=True, tooltip="Per panel: an empty latent (a list)."),
-                io.String.Output("prompt", is_output_list=True, tooltip="Per panel: caption, looks and style."),
+                Layout.Output("layout", display_name="layout", is_output_list=True,
+                              tooltip="Per panel: its layout (a list)."),
+                io.Latent.Output("latent", display_name="latent", is_output_list=True,
+                                 tooltip="Per panel: an empty latent (a list)."),
+                io.String.Output("prompt", display_name="prompt", is_output_list=True,
+                                 tooltip="Per panel: caption, looks and style."),
                 Characters.Output("panel_characters", display_name="characters", is_output_list=True,
                                   tooltip="Per panel: its cast's characters in box order (a list), for Apply or "
                                           "MLLM Adapt Characters."),
-                io.Int.Output("seed", is_output_list=True, tooltip="Per panel: its seed (for KSampler's seed)."),
-                Page.Output("pages", is_output_list=True, tooltip="Per page: the page (for Compose page, Letter "
-                                                                  "bubbles, Export pages)."),
-                io.String.Output("texts", is_output_list=True, tooltip="Per page: the bubble texts (for Letter "
-                                                                       "bubbles' texts)."),
-                io.Int.Output("count", tooltip="How many panels are in the lists."),
+                io.Int.Output("seed", display_name="seed", is_output_list=True,
+                              tooltip="Per panel: its seed (for KSampler's seed)."),
+                Page.Output("pages", display_name="pages", is_output_list=True,
+                            tooltip="Per page: the page (for Compose page, Letter bubbles, Export pages)."),
+                io.String.Output("texts", display_name="texts", is_output_list=True,
+                                 tooltip="Per page: the bubble texts (for Letter bubbles' texts)."),
+                io.Int.Output("count", display_name="count", tooltip="How many panels are in the lists."),
             ],
         )
 

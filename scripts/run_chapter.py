@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,8 +19,7 @@ if __package__ is None or __package__ == "":  # run as a script: the runner's mo
 else:
     from . import run_workflow
 
-from headless import chapter_runner, comfy_session  # noqa: E402
-from headless.find_comfyui import find_comfyui  # noqa: E402
+from headless import chapter_runner  # noqa: E402
 
 log = run_workflow.log
 
@@ -36,18 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.chapter is not None and not ns.chapter.is_file():
         log.error("chapter script not found: %s", ns.chapter)
         return 2
-    root = find_comfyui()
-    if root is None:
-        log.error("%s", comfy_session.not_found_message())
-        return 2
-    try:
-        comfy = comfy_session.import_comfyui(root)
-    except comfy_session.ComfyUIUnavailable as e:
-        run_workflow._reexec(root, argv, Path(__file__).resolve())
-        log.error("%s", e)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="diffsensei-chapter-") as scratch:
-        return chapter_runner.run(ns, comfy, Path(scratch))
+    return run_workflow.run_in_session(argv, lambda comfy, scratch: chapter_runner.run(ns, comfy, scratch),
+                                       script=Path(__file__).resolve(), prefix="diffsensei-chapter-")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         log.error("workflow file not found: %s", ns.workflow)
         return 2
 
+    return run_in_session(argv, lambda comfy, scratch: run(ns, comfy, scratch))
+
+
+def run_in_session(argv: list[str], body, *, script: Path | None = None, prefix: str = "diffsensei-run-") -> int:
+    """Find and import ComfyUI (re-running ``script``, default this file, under ComfyUI's Python when this one cannot
+    import it), then return ``body(comfy, scratch folder)``; 2 when ComfyUI cannot be used."""
     root = find_comfyui()
     if root is None:
         log.error("%s", comfy_session.not_found_message())
@@ -124,12 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         comfy = comfy_session.import_comfyui(root)
     except comfy_session.ComfyUIUnavailable as e:
-        _reexec(root, argv)
+        _reexec(root, argv, script)
         log.error("%s", e)
         return 2
-
-    with tempfile.TemporaryDirectory(prefix="diffsensei-run-") as scratch:
-        return run(ns, comfy, Path(scratch))
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        return body(comfy, Path(scratch))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import LayoutError
-from ..page.page_layout import PageLayout, build_page
+from ..page.page_layout import PageLayout, PagePanel, build_page
 
 FORMAT = "diffsensei-chapter-plan"
 VERSION = 1
@@ -75,17 +75,15 @@ class PlannedPage:
         return "\n".join(text for panel in self.panels for text in panel.texts)
 
     def page_dict(self) -> dict:
-        """The page JSON (custom panels in reading order)."""
-        panels = []
-        for panel in self.panels:
-            x1, y1, x2, y2 = panel.rect
-            box = [round(x1 / self.width, DIGITS), round(y1 / self.height, DIGITS),
-                   round(x2 / self.width, DIGITS), round(y2 / self.height, DIGITS)]
-            panels.append({"box": box, "characters": _boxes(panel.characters), "dialogs": _boxes(panel.dialogs),
-                           "cast": list(panel.cast), "prompt": panel.prompt})
-        return {"width": self.width, "height": self.height, "dpi": self.dpi, "direction": self.direction,
-                "margin": self.margin, "gutter": self.gutter, "border": self.border,
-                "preset": "custom (drawn panels)", "panels": panels}
+        """The page JSON (custom panels in reading order), as the page core writes it, boxes to DIGITS decimals."""
+        panels = tuple(PagePanel(rect=p.rect, index=k, border=self.border, characters=p.characters,
+                                 dialogs=p.dialogs, prompt=p.prompt, parent=p.parent, cast=p.cast)
+                       for k, p in enumerate(self.panels))
+        page = PageLayout(self.width, self.height, self.dpi, self.direction, self.margin, self.gutter, self.border,
+                          panels).to_dict()
+        for entry in page["panels"]:
+            entry["box"] = [round(c, DIGITS) for c in entry["box"]]
+        return page
 
     def layout(self) -> PageLayout:
         """The page as the page core reads it; its panels come back in the planned order."""

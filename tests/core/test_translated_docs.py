@@ -29,6 +29,7 @@ HEADINGS = [
     (2, "Manga pages", "漫画页", "漫画のページ"),
     (3, "Layout, compose, export", "布局、拼合、导出", "コマ割り・合成・書き出し"),
     (3, "Lettering", "嵌字", "写植"),
+    (2, "Chapters", "章节", "チャプター"),
     (2, "Prompt distributions", "提示词分布", "プロンプト分布"),
     (2, "Photo to manga", "照片转漫画", "写真から漫画へ"),
     (2, "Troubleshooting", "故障排除", "トラブルシューティング"),
