@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputShapeError, WeightsError
-from .checkpoint import load_state_dict_file
 from .resampler import load_strict
+from .weights_file import load_state_dict_file
 
 if TYPE_CHECKING:
     from transformers import ViTMAEConfig, ViTMAEModel
