@@ -19,7 +19,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.errors import InputShapeError, WeightsError
-from ..diffsensei_core.model.encoders import check_image_batch, to_grayscale_rgb
+from ..diffsensei_core.model.character_images import check_image_batch, to_grayscale_rgb
 from .host import folders
 from .host.encoder_loading import (
     MAGI_DTYPES,

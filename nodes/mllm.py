@@ -40,7 +40,7 @@ from ..diffsensei_core.mllm import (
     mix_tokens,
 )
 from ..diffsensei_core.mllm.agent import AGENT_FILE_NAMES
-from ..diffsensei_core.model.encoders import pad_character_features
+from ..diffsensei_core.model.character_slots import pad_character_features
 from .host import folders
 from .host.adapter import DiffSenseiAdapter
 from .host.sockets import Adapter, Characters, EncodedCharacters, Encoders
