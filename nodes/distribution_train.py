@@ -33,7 +33,7 @@ from ..diffsensei_core.distribution import (
     save,
 )
 from ..diffsensei_core.errors import DistributionError
-from .distribution import CATEGORY, output_folder
+from .host.distribution_folder import CATEGORY, output_folder
 from .host.sockets import PromptDistribution as PromptDistributionSocket
 from .host.text_embeds import ComfyPromptEncoder
 
