@@ -47,7 +47,35 @@ class DiffSenseiLoadEncoders(io.ComfyNode):
                 "ViT-H/14 image encoder (clip_image_encoder/) and the Magi ViT-MAE crop encoder (magi_image_encoder/). "
                 "Connect clip_vision to reuse a CLIP ViT-H model you already loaded instead of the shipped one."
             ),
-            inputs=_load_encoders_inputs(),
+            inputs=[
+                io.Combo.Input(
+                    "model_name",
+                    options=folders.model_choices(),
+                    tooltip=(
+                        "The DiffSensei release in models/diffsensei (its image_generator folder) or a converted "
+                        "diffsensei_adapter_*.safetensors file; the encoders are read from the clip_image_encoder/ "
+                        "and magi_image_encoder/ folders beside it."
+                    ),
+                ),
+                io.Combo.Input(
+                    "magi_dtype",
+                    options=["default", *MAGI_DTYPES],
+                    default="default",
+                    tooltip=(
+                        "Precision of the Magi encoder. default: fp16 on GPUs that run it well (as the reference "
+                        "does), fp32 otherwise (CPU)."
+                    ),
+                ),
+                io.ClipVision.Input(
+                    "clip_vision",
+                    optional=True,
+                    tooltip=(
+                        "Optional CLIP vision model from Load CLIP Vision. DiffSensei's CLIP encoder is CLIP ViT-H/14 "
+                        "(the same file IP-Adapter uses); when connected it replaces the shipped clip_image_encoder, "
+                        "which then need not be downloaded."
+                    ),
+                ),
+            ],
             outputs=[
                 Encoders.Output(
                     display_name="encoders",
@@ -77,39 +105,6 @@ class DiffSenseiLoadEncoders(io.ComfyNode):
             source=model_name,
         )
         return io.NodeOutput(encoders)
-
-
-def _load_encoders_inputs() -> list:
-    """The inputs of Load Encoders: the model, the Magi precision and an optional CLIP vision model."""
-    return [
-        io.Combo.Input(
-            "model_name",
-            options=folders.model_choices(),
-            tooltip=(
-                "The DiffSensei release in models/diffsensei (its image_generator folder) or a converted "
-                "diffsensei_adapter_*.safetensors file; the encoders are read from the clip_image_encoder/ "
-                "and magi_image_encoder/ folders beside it."
-            ),
-        ),
-        io.Combo.Input(
-            "magi_dtype",
-            options=["default", *MAGI_DTYPES],
-            default="default",
-            tooltip=(
-                "Precision of the Magi encoder. default: fp16 on GPUs that run it well (as the reference "
-                "does), fp32 otherwise (CPU)."
-            ),
-        ),
-        io.ClipVision.Input(
-            "clip_vision",
-            optional=True,
-            tooltip=(
-                "Optional CLIP vision model from Load CLIP Vision. DiffSensei's CLIP encoder is CLIP ViT-H/14 "
-                "(the same file IP-Adapter uses); when connected it replaces the shipped clip_image_encoder, "
-                "which then need not be downloaded."
-            ),
-        ),
-    ]
 
 
 @contextlib.contextmanager
