@@ -121,18 +121,6 @@ def _naming_model_name() -> Iterator[None]:
 class DiffSenseiEncodeCharacters(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        character_inputs = [
-            io.Image.Input(
-                name,
-                optional=True,
-                tooltip=(
-                    f"Reference image(s) of character {index}: one character per image, a batch gives several. "
-                    "Images are taken in input order, then batch order, and that is the order of the character "
-                    "boxes. Sizes may differ between inputs."
-                ),
-            )
-            for index, name in enumerate(CHARACTER_INPUTS, start=1)
-        ]
         return io.Schema(
             node_id="DiffSenseiEncodeCharacters",
             display_name="DiffSensei: Encode Characters",
@@ -144,7 +132,7 @@ class DiffSenseiEncodeCharacters(io.ComfyNode):
             ),
             inputs=[
                 Encoders.Input("encoders", tooltip="The encoders from DiffSensei: Load Encoders."),
-                *character_inputs,
+                *_character_image_inputs(),
                 io.Boolean.Input(
                     "grayscale",
                     default=True,
@@ -200,6 +188,22 @@ class DiffSenseiEncodeCharacters(io.ComfyNode):
         inputs = dict(zip(CHARACTER_INPUTS, (character_1, character_2, character_3, character_4), strict=True))
         images = _collect_images(inputs)
         return io.NodeOutput(encode_characters(encoders, images, grayscale=grayscale, seed=seed, masking=magi_masking))
+
+
+def _character_image_inputs() -> list:
+    """The four optional reference-image inputs of Encode Characters, in box order."""
+    return [
+        io.Image.Input(
+            name,
+            optional=True,
+            tooltip=(
+                f"Reference image(s) of character {index}: one character per image, a batch gives several. "
+                "Images are taken in input order, then batch order, and that is the order of the character "
+                "boxes. Sizes may differ between inputs."
+            ),
+        )
+        for index, name in enumerate(CHARACTER_INPUTS, start=1)
+    ]
 
 
 def _collect_images(inputs: dict[str, torch.Tensor | None]) -> list[torch.Tensor]:
