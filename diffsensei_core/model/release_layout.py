@@ -77,5 +77,6 @@ def _first_file(folder: Path, names: Iterable[str], what: str) -> Path:
 
 
 def encoder_dir(folder: Path) -> Path | None:
+    """``folder`` when it holds an encoder (config.json and a weights file), else None (the encoder is optional)."""
     has_weights = any((folder / name).is_file() for name in ENCODER_FILE_NAMES)
     return folder if has_weights and (folder / "config.json").is_file() else None
