@@ -501,3 +501,14 @@ def test_training_gradients_match_plain_autograd(pack, nodes, models):
     for got, expected in zip(ours, reference, strict=True):
         assert float(expected.abs().max()) > 0, "the loss reaches the prompts"
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_the_encoders_device_comes_from_the_patcher_not_a_weight(pack, models):
+    """With dynamic VRAM the weights stay in RAM until a layer casts them: the device to run on is the patcher's."""
+    text_embeds = import_from_pack(pack, "nodes.host.text_embeds")
+    _unet, clip, _vae = models
+    elsewhere = clip.clone()
+    elsewhere.patcher = clip.patcher.clone()
+    elsewhere.patcher.load_device = torch.device("meta")  # weights stay on the CPU
+    encoder = text_embeds.ComfyPromptEncoder(elsewhere, tokens=2, where="test")
+    assert encoder.device == torch.device("meta")
