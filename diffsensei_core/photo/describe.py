@@ -129,7 +129,7 @@ def describe_photo(
     """
     if subject not in SUBJECTS:
         raise DiffSenseiError(f"{where} (subject): expected one of {list(SUBJECTS)}, got {subject!r}.")
-    prepared = prepare_photo(image, where=f"{where} (image)")
+    prepared = prepare_photo(image, where=f"{where}, input 'image'")
     photo = prepared.image
     height, width = photo.shape[1:3]
     notes = list(prepared.notes)
