@@ -65,7 +65,7 @@ def main() -> None:
     vae = demo_nodes.DemoVAE()
     images = torch.rand(4, args.resolution, args.resolution, 3, generator=torch.Generator().manual_seed(0))
     node = pack_module(comfy, "nodes.distribution_train").DiffSenseiTrainPromptDistribution
-    pack_module(comfy, "nodes.distribution").register_distribution_folder()
+    pack_module(comfy, "nodes.host.distribution_folder").register_distribution_folder()
     comfy.folder_paths.add_model_folder_path("prompt_distributions", tempfile.mkdtemp(prefix="diffsensei-bench-"),
                                              is_default=True)  # the artifacts never land in the user's models
     warm = 2

@@ -142,6 +142,9 @@ def _transformer(prefix: str, channels: int, depth: int, c_ctx: int, linear: boo
     yield f"{prefix}.proj_out.bias", (channels,)
 
 
+Shapes = Iterator[tuple[str, tuple[int, ...]]]
+
+
 def unet_shapes(config: dict | None = None) -> dict[str, tuple[int, ...]]:
     """Key → shape of DiffSensei's released UNet file for a diffusers ``UNet2DConditionModel`` config.
 
@@ -150,40 +153,45 @@ def unet_shapes(config: dict | None = None) -> dict[str, tuple[int, ...]]:
     """
     cfg = DEMO_UNET_CONFIG if config is None else config
     channels = list(cfg["block_out_channels"])
-    n = len(channels)
     c0, c_time, c_ctx = channels[0], channels[0] * 4, cfg["cross_attention_dim"]
-    depths = _per_block(cfg.get("transformer_layers_per_block", 1), n)
-    layers = cfg["layers_per_block"]
+    depths = _per_block(cfg.get("transformer_layers_per_block", 1), len(channels))
     linear = bool(cfg.get("use_linear_projection", False))
     shapes: dict[str, tuple[int, ...]] = {"dialog_bbox_embedding": (c0,)}
-
-    def add(items):
-        shapes.update(items)
-
-    add([("conv_in.weight", (c0, cfg["in_channels"], 3, 3)), ("conv_in.bias", (c0,)),
-         ("time_embedding.linear_1.weight", (c_time, c0)), ("time_embedding.linear_1.bias", (c_time,)),
-         ("time_embedding.linear_2.weight", (c_time, c_time)), ("time_embedding.linear_2.bias", (c_time,))])
+    shapes.update([("conv_in.weight", (c0, cfg["in_channels"], 3, 3)), ("conv_in.bias", (c0,)),
+                   ("time_embedding.linear_1.weight", (c_time, c0)), ("time_embedding.linear_1.bias", (c_time,)),
+                   ("time_embedding.linear_2.weight", (c_time, c_time)), ("time_embedding.linear_2.bias", (c_time,))])
     if cfg.get("addition_embed_type") == "text_time":
-        add([("add_embedding.linear_1.weight", (c_time, cfg["projection_class_embeddings_input_dim"])),
-             ("add_embedding.linear_1.bias", (c_time,)),
-             ("add_embedding.linear_2.weight", (c_time, c_time)), ("add_embedding.linear_2.bias", (c_time,))])
+        shapes.update([("add_embedding.linear_1.weight", (c_time, cfg["projection_class_embeddings_input_dim"])),
+                       ("add_embedding.linear_1.bias", (c_time,)),
+                       ("add_embedding.linear_2.weight", (c_time, c_time)), ("add_embedding.linear_2.bias", (c_time,))])
+    shapes.update(_down_blocks(cfg, depths, c_time, linear))
+    c_mid = channels[-1]
+    shapes.update(_resnet("mid_block.resnets.0", c_mid, c_mid, c_time))
+    shapes.update(_transformer("mid_block.attentions.0", c_mid, depths[-1], c_ctx, linear))
+    shapes.update(_resnet("mid_block.resnets.1", c_mid, c_mid, c_time))
+    shapes.update(_up_blocks(cfg, depths, c_time, linear))
+    shapes.update([("conv_norm_out.weight", (c0,)), ("conv_norm_out.bias", (c0,)),
+                   ("conv_out.weight", (cfg["out_channels"], c0, 3, 3)), ("conv_out.bias", (cfg["out_channels"],))])
+    return shapes
 
-    c_out = c0
+
+def _down_blocks(cfg: dict, depths: list[int], c_time: int, linear: bool) -> Shapes:
+    channels, layers, c_ctx = list(cfg["block_out_channels"]), cfg["layers_per_block"], cfg["cross_attention_dim"]
+    c_out = channels[0]
     for i, block_type in enumerate(cfg["down_block_types"]):
         c_in, c_out = c_out, channels[i]
         for j in range(layers):
-            add(_resnet(f"down_blocks.{i}.resnets.{j}", c_in if j == 0 else c_out, c_out, c_time))
+            yield from _resnet(f"down_blocks.{i}.resnets.{j}", c_in if j == 0 else c_out, c_out, c_time)
             if block_type.startswith("CrossAttn"):
-                add(_transformer(f"down_blocks.{i}.attentions.{j}", c_out, depths[i], c_ctx, linear))
-        if i < n - 1:
-            add([(f"down_blocks.{i}.downsamplers.0.conv.weight", (c_out, c_out, 3, 3)),
-                 (f"down_blocks.{i}.downsamplers.0.conv.bias", (c_out,))])
+                yield from _transformer(f"down_blocks.{i}.attentions.{j}", c_out, depths[i], c_ctx, linear)
+        if i < len(channels) - 1:
+            yield f"down_blocks.{i}.downsamplers.0.conv.weight", (c_out, c_out, 3, 3)
+            yield f"down_blocks.{i}.downsamplers.0.conv.bias", (c_out,)
 
-    c_mid = channels[-1]
-    add(_resnet("mid_block.resnets.0", c_mid, c_mid, c_time))
-    add(_transformer("mid_block.attentions.0", c_mid, depths[-1], c_ctx, linear))
-    add(_resnet("mid_block.resnets.1", c_mid, c_mid, c_time))
 
+def _up_blocks(cfg: dict, depths: list[int], c_time: int, linear: bool) -> Shapes:
+    channels, layers, c_ctx = list(cfg["block_out_channels"]), cfg["layers_per_block"], cfg["cross_attention_dim"]
+    n = len(channels)
     reversed_channels, reversed_depths = channels[::-1], depths[::-1]
     prev = reversed_channels[0]
     for i, block_type in enumerate(cfg["up_block_types"]):
@@ -192,17 +200,13 @@ def unet_shapes(config: dict | None = None) -> dict[str, tuple[int, ...]]:
         for j in range(layers + 1):
             c_res_in = prev if j == 0 else c_out
             c_skip = c_skip_last if j == layers else c_out
-            add(_resnet(f"up_blocks.{i}.resnets.{j}", c_res_in + c_skip, c_out, c_time))
+            yield from _resnet(f"up_blocks.{i}.resnets.{j}", c_res_in + c_skip, c_out, c_time)
             if block_type.startswith("CrossAttn"):
-                add(_transformer(f"up_blocks.{i}.attentions.{j}", c_out, reversed_depths[i], c_ctx, linear))
+                yield from _transformer(f"up_blocks.{i}.attentions.{j}", c_out, reversed_depths[i], c_ctx, linear)
         if i < n - 1:
-            add([(f"up_blocks.{i}.upsamplers.0.conv.weight", (c_out, c_out, 3, 3)),
-                 (f"up_blocks.{i}.upsamplers.0.conv.bias", (c_out,))])
+            yield f"up_blocks.{i}.upsamplers.0.conv.weight", (c_out, c_out, 3, 3)
+            yield f"up_blocks.{i}.upsamplers.0.conv.bias", (c_out,)
         prev = c_out
-
-    add([("conv_norm_out.weight", (c0,)), ("conv_norm_out.bias", (c0,)),
-         ("conv_out.weight", (cfg["out_channels"], c0, 3, 3)), ("conv_out.bias", (cfg["out_channels"],))])
-    return shapes
 
 
 # ----------------------------------------------------------------------------------------------- random values

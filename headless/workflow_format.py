@@ -96,36 +96,6 @@ def ui_to_api(workflow: dict, node_classes: Mapping[str, type]) -> dict[str, dic
                             "unpack them in ComfyUI (right-click → Unpack Subgraph) and save again")
     nodes = {str(n["id"]): n for n in workflow["nodes"]}
     links = _links(workflow)
-
-    def source(link_id: int | None, seen: frozenset = frozenset()) -> tuple[str, object] | None:
-        """('link', [id, slot]) or ('value', literal) feeding a link, or None when nothing reaches it."""
-        if link_id is None or link_id not in links:
-            return None
-        origin_id, slot = links[link_id]
-        if origin_id in seen:
-            raise WorkflowError(f"node {origin_id}: reroute/bypass cycle")
-        seen = seen | {origin_id}
-        origin = nodes.get(origin_id)
-        if origin is None:
-            raise WorkflowError(f"link {link_id} starts at node {origin_id}, which is not in the workflow")
-        mode = origin.get("mode", 0)
-        if origin.get("type") == "Reroute":
-            inputs = origin.get("inputs") or []
-            return source(inputs[0].get("link"), seen) if inputs else None
-        if origin.get("type") == "PrimitiveNode":
-            values = origin.get("widgets_values") or []
-            return ("value", _literal(values[0])) if values else None
-        if mode == MODE_MUTED:
-            return None
-        if mode == MODE_BYPASSED:
-            outputs = origin.get("outputs") or []
-            wanted = outputs[slot].get("type") if slot < len(outputs) else None
-            for candidate in origin.get("inputs") or []:
-                if candidate.get("link") is not None and candidate.get("type") in (wanted, "*"):
-                    return source(candidate["link"], seen)
-            return None
-        return ("link", [origin_id, slot])
-
     prompt: dict[str, dict] = {}
     for node_id, node in nodes.items():
         kind = node.get("type")
@@ -139,7 +109,7 @@ def ui_to_api(workflow: dict, node_classes: Mapping[str, type]) -> dict[str, dic
         for slot in node.get("inputs") or []:
             if slot.get("link") is None:
                 continue
-            fed = source(slot["link"])
+            fed = _link_source(slot["link"], nodes, links)
             if fed is None:
                 inputs.pop(slot["name"], None)
             else:
@@ -147,6 +117,40 @@ def ui_to_api(workflow: dict, node_classes: Mapping[str, type]) -> dict[str, dic
         title = node.get("title") or getattr(node_class, "DISPLAY_NAME", None) or kind
         prompt[node_id] = {"class_type": kind, "inputs": inputs, "_meta": {"title": title}}
     return prompt
+
+
+def _link_source(link_id: int | None, nodes: Mapping[str, dict], links: Mapping[int, tuple[str, int]],
+                 seen: frozenset = frozenset()) -> tuple[str, object] | None:
+    """('link', [id, slot]) or ('value', literal) feeding a link, or None when nothing reaches it.
+
+    Follows reroutes, primitive nodes (their value) and bypassed nodes (their first input of the output's type).
+    """
+    if link_id is None or link_id not in links:
+        return None
+    origin_id, slot = links[link_id]
+    if origin_id in seen:
+        raise WorkflowError(f"node {origin_id}: reroute/bypass cycle")
+    seen = seen | {origin_id}
+    origin = nodes.get(origin_id)
+    if origin is None:
+        raise WorkflowError(f"link {link_id} starts at node {origin_id}, which is not in the workflow")
+    mode = origin.get("mode", 0)
+    if origin.get("type") == "Reroute":
+        inputs = origin.get("inputs") or []
+        return _link_source(inputs[0].get("link"), nodes, links, seen) if inputs else None
+    if origin.get("type") == "PrimitiveNode":
+        values = origin.get("widgets_values") or []
+        return ("value", _literal(values[0])) if values else None
+    if mode == MODE_MUTED:
+        return None
+    if mode == MODE_BYPASSED:
+        outputs = origin.get("outputs") or []
+        wanted = outputs[slot].get("type") if slot < len(outputs) else None
+        for candidate in origin.get("inputs") or []:
+            if candidate.get("link") is not None and candidate.get("type") in (wanted, "*"):
+                return _link_source(candidate["link"], nodes, links, seen)
+        return None
+    return ("link", [origin_id, slot])
 
 
 def load_workflow(path: Path, node_classes: Mapping[str, type]) -> tuple[dict[str, dict], dict | None]:

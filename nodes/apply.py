@@ -9,7 +9,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
-from ..diffsensei_core.model.encoders import pad_character_features
+from ..diffsensei_core.model.character_slots import pad_character_features
 from ..diffsensei_core.model.panel_conditioning import PanelConditioning
 from ..diffsensei_core.model.panel_layout import PanelLayout, check_character_count
 from .host.adapter import DiffSenseiAdapter

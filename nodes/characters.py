@@ -10,17 +10,15 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 
-import comfy.model_management as mm
-import comfy.utils
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.errors import InputShapeError, WeightsError
-from ..diffsensei_core.model.encoders import check_image_batch, to_grayscale_rgb
+from ..diffsensei_core.errors import WeightsError
+from ..diffsensei_core.model.character_images import check_image_batch
 from .host import folders
+from .host.character_encoding import encode_characters
 from .host.encoder_loading import (
     MAGI_DTYPES,
     DiffSenseiEncoders,
@@ -30,15 +28,11 @@ from .host.encoder_loading import (
     load_clip_vision_folder,
     load_magi,
 )
-from .host.sockets import Characters, EncodedCharacters, Encoders
-
-log = logging.getLogger("diffsensei")
+from .host.sockets import Characters, Encoders
 
 CATEGORY = "DiffSensei/characters"
 CHARACTER_INPUTS = ("character_1", "character_2", "character_3", "character_4")
 LOAD_ENCODERS = "DiffSensei: Load Encoders"
-
-
 
 
 class DiffSenseiLoadEncoders(io.ComfyNode):
@@ -127,18 +121,6 @@ def _naming_model_name() -> Iterator[None]:
 class DiffSenseiEncodeCharacters(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        character_inputs = [
-            io.Image.Input(
-                name,
-                optional=True,
-                tooltip=(
-                    f"Reference image(s) of character {index}: one character per image, a batch gives several. "
-                    "Images are taken in input order, then batch order, and that is the order of the character "
-                    "boxes. Sizes may differ between inputs."
-                ),
-            )
-            for index, name in enumerate(CHARACTER_INPUTS, start=1)
-        ]
         return io.Schema(
             node_id="DiffSenseiEncodeCharacters",
             display_name="DiffSensei: Encode Characters",
@@ -150,7 +132,7 @@ class DiffSenseiEncodeCharacters(io.ComfyNode):
             ),
             inputs=[
                 Encoders.Input("encoders", tooltip="The encoders from DiffSensei: Load Encoders."),
-                *character_inputs,
+                *_character_image_inputs(),
                 io.Boolean.Input(
                     "grayscale",
                     default=True,
@@ -208,6 +190,22 @@ class DiffSenseiEncodeCharacters(io.ComfyNode):
         return io.NodeOutput(encode_characters(encoders, images, grayscale=grayscale, seed=seed, masking=magi_masking))
 
 
+def _character_image_inputs() -> list:
+    """The four optional reference-image inputs of Encode Characters, in box order."""
+    return [
+        io.Image.Input(
+            name,
+            optional=True,
+            tooltip=(
+                f"Reference image(s) of character {index}: one character per image, a batch gives several. "
+                "Images are taken in input order, then batch order, and that is the order of the character "
+                "boxes. Sizes may differ between inputs."
+            ),
+        )
+        for index, name in enumerate(CHARACTER_INPUTS, start=1)
+    ]
+
+
 def _collect_images(inputs: dict[str, torch.Tensor | None]) -> list[torch.Tensor]:
     """Every connected image as (1, h, w, 3), in input order then batch order."""
     images = []
@@ -217,47 +215,6 @@ def _collect_images(inputs: dict[str, torch.Tensor | None]) -> list[torch.Tensor
         check_image_batch(batch, f"DiffSensei: Encode Characters, input '{name}'", allow_alpha=True)
         images.extend(image[None, ..., :3] for image in batch)
     return images
-
-
-def encode_characters(
-    encoders: DiffSenseiEncoders, images: list[torch.Tensor], *, grayscale: bool, seed: int, masking: bool
-) -> EncodedCharacters:
-    """CLIP (n, s, c_clip) and Magi (n, c_magi) features of n images (1, h, w, 3), on the intermediate device."""
-    out_device = mm.intermediate_device()
-    if not images:
-        return EncodedCharacters(
-            clip=torch.zeros(0, encoders.clip_tokens, encoders.clip_width, device=out_device),
-            magi=torch.zeros(0, encoders.magi_width, device=out_device),
-        )
-    generator = torch.Generator(device="cpu").manual_seed(int(seed))
-    progress = comfy.utils.ProgressBar(len(images))
-    clip_features, magi_features = [], []
-    with torch.no_grad():
-        for image in images:
-            mm.throw_exception_if_processing_interrupted()
-            image = image.float()
-            if grayscale:
-                image = to_grayscale_rgb(image)
-            clip = encoders.clip_vision.encode_image(image, crop=True).penultimate_hidden_states
-            # after CLIP (which loads itself): ComfyUI may have evicted Magi to make room; a no-op when resident.
-            # Full load: transformers' layers cannot run partially offloaded like ComfyUI's manual_cast ops.
-            mm.load_models_gpu([encoders.magi_patcher], force_full_load=True)
-            magi = encoders.magi.encode(image, generator=generator, masking=masking, grayscale=False)
-            clip_features.append(clip.to(out_device, torch.float32))
-            magi_features.append(magi.to(out_device, torch.float32))
-            progress.update(1)
-    clip = torch.cat(clip_features)
-    magi = torch.cat(magi_features)
-    expected_clip = (len(images), encoders.clip_tokens, encoders.clip_width)
-    if tuple(clip.shape) != expected_clip or tuple(magi.shape) != (len(images), encoders.magi_width):
-        raise InputShapeError(
-            f"DiffSensei: Encode Characters, input 'encoders': the encoders produced CLIP features "
-            f"{tuple(clip.shape)} and "
-            f"Magi features {tuple(magi.shape)}; expected {expected_clip} and ({len(images)}, {encoders.magi_width}). "
-            "The CLIP vision model was changed after loading; reload it with DiffSensei: Load Encoders."
-        )
-    log.debug("encoded %d characters: clip %s, magi %s", len(images), tuple(clip.shape), tuple(magi.shape))
-    return EncodedCharacters(clip=clip, magi=magi)
 
 
 NODES = [DiffSenseiLoadEncoders, DiffSenseiEncodeCharacters]

@@ -28,30 +28,13 @@ from ..diffsensei_core.distribution import (
     mix,
 )
 from ..diffsensei_core.errors import DistributionError
-from .host.folders import register_folder
+from .host.distribution_folder import CATEGORY, FOLDER, distribution_choices, register_distribution_folder
 from .host.sockets import PromptDistribution as PromptDistributionSocket
 from .host.text_embeds import ComfyPromptEncoder
 
 log = logging.getLogger("diffsensei")
 
-FOLDER = "prompt_distributions"
-CATEGORY = "DiffSensei/prompt distribution"
 SAMPLE = "DiffSensei: Sample prompt distribution"
-
-
-def register_distribution_folder() -> None:
-    """Add models/prompt_distributions (see folders.register_folder)."""
-    register_folder(FOLDER, {".safetensors"})
-
-
-def distribution_choices() -> list[str]:
-    register_distribution_folder()
-    return folder_paths.get_filename_list(FOLDER)
-
-
-def output_folder() -> str:
-    register_distribution_folder()
-    return folder_paths.get_folder_paths(FOLDER)[0]
 
 
 def conditioning(hidden: torch.Tensor, pooled: torch.Tensor, width: int, height: int) -> list:

@@ -33,7 +33,7 @@ from ..diffsensei_core.distribution import (
     save,
 )
 from ..diffsensei_core.errors import DistributionError
-from .distribution import CATEGORY, output_folder
+from .host.distribution_folder import CATEGORY, output_folder
 from .host.sockets import PromptDistribution as PromptDistributionSocket
 from .host.text_embeds import ComfyPromptEncoder
 
@@ -183,47 +183,54 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
         pixels = prepare_images(images, resolution)
         latents = model.model.process_latent_in(vae.encode(pixels))
         path = Path(output_folder()) / f"{name}.safetensors"
-        with torch.inference_mode(False), torch.enable_grad():
-            unet, text = trainable(model), clip.clone()
-            text.patcher = trainable(text.patcher)
-            encoder = ComfyPromptEncoder(text, prefix=prefix, suffix=suffix, tokens=tokens_per_prompt,
-                                         where=f"{NODE}, input 'clip'")
-            rows = images_per_step * samples_per_step
-            mm.load_models_gpu([unet, text.patcher],
-                               memory_required=3 * unet.memory_required([rows, *latents.shape[1:]]))
-            device = unet.load_device
-            latents = latents.to(device, torch.float32).clone()  # made under inference mode: copy outside it
-            soft = SoftPrompts(prompts=prompts, tokens=tokens_per_prompt, widths=encoder.identity.widths, seed=seed,
-                               device=encoder.device)
-            loss = UNetDenoiseLoss(unet, latents, images_per_step=images_per_step, width=resolution,
-                                   height=resolution)
-            config = TrainConfig(steps=steps, learning_rate=learning_rate, samples=rows, seed=seed)
-            node_id = _node_id(cls)
-            settings = TrainingSettings(learning_rate, samples_per_step, images_per_step, resolution, seed, steps)
-            trainer = Trainer(soft, encoder, loss, config, on_step=_progress(steps, node_id))
-            try:
-                trainer.run()
-            except mm.InterruptProcessingException:
-                _report(_save_interrupted(trainer, encoder, path, settings), node_id, logging.WARNING)
-                raise
-            finally:
-                _remove_wrappers(unet)
-                _remove_wrappers(text.patcher)
-            if trainer.steps_done == 0:
-                kept = f" (the existing {path.name} is unchanged)" if path.exists() else ""
-                message = (f"{NODE}: training stopped at {trainer.stopped} before any step finished, so nothing was "
-                           f"saved{kept}. Check the reference images for NaN/inf pixels, lower 'learning_rate', or "
-                           "load the model in float32")
-                _send_text(message, node_id)
-                raise DistributionError(message)
-            distribution = _finish(trainer, encoder, path, settings,
-                                   note=f"stopped early at {trainer.stopped}" if trainer.stopped else "")
+        settings = TrainingSettings(learning_rate, samples_per_step, images_per_step, resolution, seed, steps)
+        node_id = _node_id(cls)
+        trainer, distribution = _train(model, clip, latents, path, settings, prompts=prompts, tokens=tokens_per_prompt,
+                                       prefix=prefix, suffix=suffix, node_id=node_id)
         if trainer.stopped:
             _report(f"training stopped at {trainer.stopped}; the state after step {trainer.steps_done} is saved to "
                     f"{path} (try a lower learning rate)", node_id, logging.WARNING)
         else:
             _report(f"done: {steps} steps, last loss {trainer.last_loss:.4f}; saved to {path}", node_id, logging.INFO)
         return io.NodeOutput(distribution)
+
+
+def _train(model, clip, latents: torch.Tensor, path: Path, settings: TrainingSettings, *, prompts: int, tokens: int,
+           prefix: str, suffix: str, node_id: str | None) -> tuple[Trainer, PromptDistribution]:
+    """Train K soft prompts through clones of ``model`` and ``clip`` on ``latents`` (N, C, h, w), outside inference
+    mode, and save the result to ``path``; an interrupt saves the last good state, then propagates."""
+    with torch.inference_mode(False), torch.enable_grad():
+        unet, text = trainable(model), clip.clone()
+        text.patcher = trainable(text.patcher)
+        encoder = ComfyPromptEncoder(text, prefix=prefix, suffix=suffix, tokens=tokens, where=f"{NODE}, input 'clip'")
+        rows = settings.images_per_step * settings.samples_per_step
+        mm.load_models_gpu([unet, text.patcher], memory_required=3 * unet.memory_required([rows, *latents.shape[1:]]))
+        latents = latents.to(unet.load_device, torch.float32).clone()  # made under inference mode: copy outside it
+        soft = SoftPrompts(prompts=prompts, tokens=tokens, widths=encoder.identity.widths, seed=settings.seed,
+                           device=encoder.device)
+        loss = UNetDenoiseLoss(unet, latents, images_per_step=settings.images_per_step, width=settings.resolution,
+                               height=settings.resolution)
+        config = TrainConfig(steps=settings.steps_requested, learning_rate=settings.learning_rate, samples=rows,
+                             seed=settings.seed)
+        trainer = Trainer(soft, encoder, loss, config, on_step=_progress(settings.steps_requested, node_id))
+        try:
+            trainer.run()
+        except mm.InterruptProcessingException:
+            _report(_save_interrupted(trainer, encoder, path, settings), node_id, logging.WARNING)
+            raise
+        finally:
+            _remove_wrappers(unet)
+            _remove_wrappers(text.patcher)
+        if trainer.steps_done == 0:
+            kept = f" (the existing {path.name} is unchanged)" if path.exists() else ""
+            message = (f"{NODE}: training stopped at {trainer.stopped} before any step finished, so nothing was "
+                       f"saved{kept}. Check the reference images for NaN/inf pixels, lower 'learning_rate', or "
+                       "load the model in float32")
+            _send_text(message, node_id)
+            raise DistributionError(message)
+        distribution = _finish(trainer, encoder, path, settings,
+                               note=f"stopped early at {trainer.stopped}" if trainer.stopped else "")
+    return trainer, distribution
 
 
 def _save_interrupted(trainer: Trainer, encoder: ComfyPromptEncoder, path: Path, settings: TrainingSettings) -> str:

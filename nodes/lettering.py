@@ -13,7 +13,7 @@ from comfy_api.v0_0_2 import io
 from ..diffsensei_core.errors import LetteringError
 from ..diffsensei_core.lettering.bubbles import SHAPES
 from ..diffsensei_core.lettering.fonts import DEFAULT, FontChain, MissingGlyphsError
-from ..diffsensei_core.lettering.plan import parse_texts, plan_bubbles, scale_slots, slots_from_layout
+from ..diffsensei_core.lettering.plan import BubbleSpec, parse_texts, plan_bubbles, scale_slots, slots_from_layout
 from ..diffsensei_core.lettering.render import LetterStyle, apply_tiles, render_tiles
 from ..diffsensei_core.lettering.text import WRITING, TextFitError
 from .host.fonts import font_choices, font_faces
@@ -84,55 +84,68 @@ class DiffSenseiLetterBubbles(io.ComfyNode):
     def execute(cls, image: torch.Tensor, texts: str, shape: str, writing: str, font: str, font_size: int,
                 min_font_size: int, overflow: str, outline_width: int, same_font_size: bool = False, page=None,
                 layout=None) -> io.NodeOutput:
-        if (page is None) == (layout is None):
-            got = "both are connected" if page is not None else "neither is connected"
-            raise LetteringError(
-                f"{NODE}, inputs 'page' and 'layout': expected exactly one (where the dialog boxes are); {got}. "
-                "Connect the page from DiffSensei: Page layout for a page, or the layout from DiffSensei: Panel "
-                "layout for one panel."
-            )
-        if min_font_size > font_size:
-            raise LetteringError(
-                f"{NODE}, input 'min_font_size': expected at most font_size ({font_size}); got {min_font_size}. "
-                "Lower min_font_size or raise font_size."
-            )
-        if image.ndim != 4 or image.shape[-1] not in (3, 4):
-            raise LetteringError(f"{NODE}, input 'image': expected an IMAGE (batch, height, width, 3); "
-                                 f"got shape {tuple(image.shape)}.")
+        _check_inputs(image, font_size, min_font_size, page, layout)
         height, width = int(image.shape[1]), int(image.shape[2])
-        if page is not None:
-            slots = scale_slots(page.dialog_slots(), width / page.width, height / page.height)
-        else:
-            slots = slots_from_layout(layout, width, height)
-        try:
-            specs = plan_bubbles(parse_texts(texts), slots, shape)
-        except LetteringError as err:
-            raise type(err)(f"{NODE}, input 'texts': {err}") from None
+        specs = _bubble_specs(texts, shape, page, layout, width, height)
         try:
             chain = FontChain.choose(font, font_faces())
         except LetteringError as err:
             raise type(err)(f"{NODE}, input 'font': {err}") from None
-
-        progress = comfy.utils.ProgressBar(len(specs) + image.shape[0])
-
-        def step() -> None:
-            mm.throw_exception_if_processing_interrupted()
-            progress.update(1)
-
         style = LetterStyle(writing=writing, max_font_size=font_size, min_font_size=min_font_size, overflow=overflow,
                             outline=float(outline_width), same_size=same_font_size)
-        try:
-            tiles = render_tiles(width, height, specs, chain, style, on_bubble=step)
-        except MissingGlyphsError as err:
-            raise MissingGlyphsError(f"{NODE}, input 'font': {err}") from None
-        except TextFitError as err:
-            raise TextFitError(f"{NODE}, input 'texts': {err}") from None
-        frames = []
-        for frame in image.detach().cpu().float().numpy():
-            frames.append(apply_tiles(frame, tiles))
-            step()
-        out = torch.from_numpy(np.stack(frames)).to(device=image.device, dtype=image.dtype)
-        return io.NodeOutput(out)
+        return io.NodeOutput(_letter(image, specs, chain, style))
+
+
+def _check_inputs(image: torch.Tensor, font_size: int, min_font_size: int, page, layout) -> None:
+    if (page is None) == (layout is None):
+        got = "both are connected" if page is not None else "neither is connected"
+        raise LetteringError(
+            f"{NODE}, inputs 'page' and 'layout': expected exactly one (where the dialog boxes are); {got}. "
+            "Connect the page from DiffSensei: Page layout for a page, or the layout from DiffSensei: Panel "
+            "layout for one panel."
+        )
+    if min_font_size > font_size:
+        raise LetteringError(
+            f"{NODE}, input 'min_font_size': expected at most font_size ({font_size}); got {min_font_size}. "
+            "Lower min_font_size or raise font_size."
+        )
+    if image.ndim != 4 or image.shape[-1] not in (3, 4):
+        raise LetteringError(f"{NODE}, input 'image': expected an IMAGE (batch, height, width, 3); "
+                             f"got shape {tuple(image.shape)}.")
+
+
+def _bubble_specs(texts: str, shape: str, page, layout, width: int, height: int) -> list[BubbleSpec]:
+    """One bubble per text line, placed in the dialog boxes of the page or the panel layout, scaled to the image."""
+    if page is not None:
+        slots = scale_slots(page.dialog_slots(), width / page.width, height / page.height)
+    else:
+        slots = slots_from_layout(layout, width, height)
+    try:
+        return plan_bubbles(parse_texts(texts), slots, shape)
+    except LetteringError as err:
+        raise type(err)(f"{NODE}, input 'texts': {err}") from None
+
+
+def _letter(image: torch.Tensor, specs: list[BubbleSpec], chain: FontChain, style: LetterStyle) -> torch.Tensor:
+    """Render the bubbles once and draw them onto every image of the batch (B, H, W, C), in its dtype and device."""
+    height, width = int(image.shape[1]), int(image.shape[2])
+    progress = comfy.utils.ProgressBar(len(specs) + image.shape[0])
+
+    def step() -> None:
+        mm.throw_exception_if_processing_interrupted()
+        progress.update(1)
+
+    try:
+        tiles = render_tiles(width, height, specs, chain, style, on_bubble=step)
+    except MissingGlyphsError as err:
+        raise MissingGlyphsError(f"{NODE}, input 'font': {err}") from None
+    except TextFitError as err:
+        raise TextFitError(f"{NODE}, input 'texts': {err}") from None
+    frames = []
+    for frame in image.detach().cpu().float().numpy():
+        frames.append(apply_tiles(frame, tiles))
+        step()
+    return torch.from_numpy(np.stack(frames)).to(device=image.device, dtype=image.dtype)
 
 
 NODES = [DiffSenseiLetterBubbles]

@@ -15,6 +15,7 @@ from ..diffsensei_core.model.checkpoint import load_diffsensei
 from .host import folders
 from .host.adapter import DiffSenseiAdapter
 from .host.comfy_unet import WEIGHT_DTYPE_OPTIONS, build_sdxl_model, weight_dtype_option
+from .host.messages import located
 from .host.sockets import Adapter
 
 log = logging.getLogger("diffsensei")
@@ -31,11 +32,11 @@ def _model_input() -> io.Combo.Input:
 
 @contextlib.contextmanager
 def _naming_input(node: str) -> Iterator[None]:
-    """Prefix a WeightsError with the node and its input, so the message says where to fix it."""
+    """Put the node and its input in front of a WeightsError, so the message says where to fix it."""
     try:
         yield
     except WeightsError as err:
-        raise WeightsError(f"{node}, input 'model_name': {err}") from None
+        raise located(err, node, "model_name") from None
 
 
 def _adapter_dtype(unet_dtype: torch.dtype | None) -> torch.dtype:
@@ -74,7 +75,7 @@ class DiffSenseiLoadModel(io.ComfyNode):
     @classmethod
     def execute(cls, model_name: str, weight_dtype: str) -> io.NodeOutput:
         dtype, fp8_fast = weight_dtype_option(weight_dtype)
-        with _naming_input("Load model"):
+        with _naming_input("DiffSensei: Load model"):
             path = folders.resolve(model_name)
             checkpoint = load_diffsensei(path)
         if checkpoint.unet_state_dict is None:
@@ -83,7 +84,7 @@ class DiffSenseiLoadModel(io.ComfyNode):
                 "(diffsensei_unet_*.safetensors). Put the converted UNet next to it, or use DiffSensei: Load adapter "
                 "with your own SDXL MODEL."
             )
-        with _naming_input("Load model"):
+        with _naming_input("DiffSensei: Load model"):
             model = build_sdxl_model(checkpoint.unet_state_dict, checkpoint.unet_config, weight_dtype=dtype,
                                      fp8_optimizations=fp8_fast)
         adapter = DiffSenseiAdapter(checkpoint.adapter, dtype=_adapter_dtype(dtype), source=str(path),
@@ -112,7 +113,7 @@ class DiffSenseiLoadAdapter(io.ComfyNode):
 
     @classmethod
     def execute(cls, model_name: str, dtype: str) -> io.NodeOutput:
-        with _naming_input("Load adapter"):
+        with _naming_input("DiffSensei: Load adapter"):
             path = folders.resolve(model_name)
             checkpoint = load_diffsensei(path, load_unet=False)
         return io.NodeOutput(

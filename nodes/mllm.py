@@ -40,9 +40,10 @@ from ..diffsensei_core.mllm import (
     mix_tokens,
 )
 from ..diffsensei_core.mllm.agent import AGENT_FILE_NAMES
-from ..diffsensei_core.model.encoders import pad_character_features
+from ..diffsensei_core.model.character_slots import pad_character_features
 from .host import folders
 from .host.adapter import DiffSenseiAdapter
+from .host.character_encoding import encode_characters
 from .host.sockets import Adapter, Characters, EncodedCharacters, Encoders
 
 log = logging.getLogger("diffsensei")
@@ -381,8 +382,6 @@ def _slot_features(mllm: DiffSenseiMLLM, adapter: DiffSenseiAdapter, characters:
 
 def _black_image_features(encoders) -> tuple[torch.Tensor, torch.Tensor]:
     """CLIP (s, c_clip) and Magi (c_magi) features of a black 224×224 image (Magi masking seeded with 0)."""
-    from .characters import encode_characters
-
     black = torch.zeros(1, 224, 224, 3)
     encoded = encode_characters(encoders, [black], grayscale=False, seed=0, masking=True)
     return encoded.clip[0], encoded.magi[0]

@@ -74,32 +74,17 @@ class DiffSenseiExportPages(io.ComfyNode):
         if not (png[0] or cbz[0] or pdf[0]):
             raise DiffSenseiError(f"{NAME}, inputs 'png', 'cbz', 'pdf': all are off, so nothing would be saved; "
                                   "turn at least one on.")
-        frames = [frame for batch in pages for frame in batch]
-        if not frames:
-            raise DiffSenseiError(f"{NAME}, input 'pages': no page images arrived; connect Compose page.")
-        images = _to_pil(frames)
-        output_dir = folder_paths.get_output_directory()
-        folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
-            split_prefix(filename_prefix[0]), output_dir, images[0].width, images[0].height)
-        stem = f"{filename}_{counter:05}"
-        name = title[0].strip() if title and title[0].strip() else filename
-        folder = Path(folder)
-        results, written = [], []
-        if png[0]:
-            for path in write_pngs(images, folder, stem, dots, png_metadata(cls.hidden)):
-                results.append(ui.SavedResult(path.name, subfolder, io.FolderType.output))
-                written.append(path)
-        if cbz[0]:
-            written.append(write_cbz(images, folder / f"{stem}_.cbz", direction=reading, title=name, dpi=dots))
-        if pdf[0]:
-            written.append(write_pdf(images, folder / f"{stem}_.pdf", dpi=dots, title=name))
-        for path in written:
-            log.info("%s: wrote %s", NAME, path)
+        images = _page_images(pages)
+        results = _save(images, split_prefix(filename_prefix[0]), png=png[0], cbz=cbz[0], pdf=pdf[0], dpi=dots,
+                        direction=reading, hidden=cls.hidden, title=title[0] if title else "")
         return io.NodeOutput(ui=ui.SavedImages(results) if results else None)
 
 
-def _to_pil(frames: list) -> list:
-    """(H, W, C) frames → PIL images, with progress and interruption."""
+def _page_images(pages: list) -> list:
+    """Every page of the list of IMAGE batches (B, H, W, C) as a PIL image, in order."""
+    frames = [frame for batch in pages for frame in batch]
+    if not frames:
+        raise DiffSenseiError(f"{NAME}, input 'pages': no page images arrived; connect Compose page.")
     progress = comfy.utils.ProgressBar(len(frames))
     images = []
     for frame in frames:
@@ -107,6 +92,29 @@ def _to_pil(frames: list) -> list:
         images.append(to_pil(frame))
         progress.update(1)
     return images
+
+
+def _save(images: list, prefix: str, *, png: bool, cbz: bool, pdf: bool, dpi: int, direction: str,
+          hidden, title: str = "") -> list:
+    """Write the chosen formats under ComfyUI's output folder (a counter keeps runs apart); the saved PNGs as UI
+    results. ``title`` goes into the CBZ's ComicInfo and the PDF (default: the file name)."""
+    folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
+        prefix, folder_paths.get_output_directory(), images[0].width, images[0].height)
+    stem = f"{filename}_{counter:05}"
+    name = title.strip() or filename
+    folder = Path(folder)
+    results, written = [], []
+    if png:
+        for path in write_pngs(images, folder, stem, dpi, png_metadata(hidden)):
+            results.append(ui.SavedResult(path.name, subfolder, io.FolderType.output))
+            written.append(path)
+    if cbz:
+        written.append(write_cbz(images, folder / f"{stem}_.cbz", direction=direction, title=name, dpi=dpi))
+    if pdf:
+        written.append(write_pdf(images, folder / f"{stem}_.pdf", dpi=dpi, title=name))
+    for path in written:
+        log.info("%s: wrote %s", NAME, path)
+    return results
 
 
 def png_metadata(hidden) -> dict[str, str]:

@@ -46,12 +46,11 @@ class DiffSenseiPanelLayout(io.ComfyNode):
         try:
             panel = parse_layout(layout, width=width, height=height)
         except LayoutError as err:
-            raise LayoutError(f"DiffSensei: Panel layout, input 'layout' (or width/height): {err}") from None
+            raise LayoutError(f"DiffSensei: Panel layout, input 'layout': {err}") from None
         if (panel.width, panel.height) != (width, height):
             raise LayoutError(
                 f"DiffSensei: Panel layout, input 'layout': the JSON says {panel.width}×{panel.height} px but the "
-                f"node's "
-                f"width/height are {width}×{height}; remove width/height from the JSON or make them agree."
+                f"node's width/height are {width}×{height}; remove width/height from the JSON or make them agree."
             )
         h, w = panel.latent_size
         latent = torch.zeros(batch_size, 4, h, w, device=mm.intermediate_device())

@@ -23,9 +23,9 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.errors import DiffSenseiError
-from ..diffsensei_core.model.encoders import to_grayscale_rgb
+from ..diffsensei_core.model.character_images import to_grayscale_rgb
 from ..diffsensei_core.photo.regions import prepare_photo, resize_image, target_size
-from .photo import concat_conditioning
+from .host.conditioning import concat_conditioning
 
 log = logging.getLogger("diffsensei")
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
-from ..model.checkpoint import load_state_dict_file
+from ..model.weights_file import load_state_dict_file
 from .qwen_resampler import RELEASED_HEADS, QwenResampler
 
 AGENT_FILE_NAMES = ("pytorch_model.bin", "model.safetensors")

@@ -1,10 +1,11 @@
-"""Finding, safely loading, splitting and validating DiffSensei's image-generator weights.
+"""Loading and validating DiffSensei's image generator: the release as downloaded, or the converted files.
 
 The release (``image_generator/``, model spec §1) ships the fine-tuned SDXL UNet as one diffusers state
 dict that also holds DiffSensei's extras: a ``to_k_ip``/``to_v_ip`` pair per cross-attention block
-(70 sites for SDXL) and a ``dialog_bbox_embedding`` vector. This module separates the extras from the
-standard UNet keys and maps every site to the key ComfyUI uses at run time (``convert.py`` writes the release
-as two safetensors files).
+(70 sites for SDXL) and a ``dialog_bbox_embedding`` vector. The topics live beside this module:
+``weights_file`` (reading one file safely), ``release_layout`` (where the files are), ``adapter_weights``
+(separating the extras and mapping their sites); here they are put together and checked against each other
+(``convert.py`` writes the release as two safetensors files).
 
 Shape legend: inner = heads·dim_head of a site's attention, c_ctx = cross-attention (context) width
 (2048 for SDXL), c0 = UNet width after ``conv_in`` (320 for SDXL).
@@ -15,298 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
-import re
-import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import WeightsError
-from .resampler import Resampler
+from .adapter_weights import DIALOG_KEY, AdapterWeights, split_unet_state_dict
+from .release_layout import ReleasedLayout, encoder_dir, find_image_generator
+from .weights_file import load_state_dict_file
 
 log = logging.getLogger("diffsensei")
 
-SiteKey = tuple  # ("input" | "middle" | "output", block id, transformer block index)
-
-UNET_FILE_NAMES = (
-    "pytorch_model.bin",  # current release
-    "diffusion_pytorch_model.safetensors",  # renamed upload, later deleted
-    "diffusion_pytorch_model.bin",
-    "diffsensei_unet.safetensors",  # first upload (2024-12-03)
-)
-RESAMPLER_FILE_NAMES = ("pytorch_model.bin", "model.safetensors")
-ENCODER_FILE_NAMES = ("pytorch_model.bin", "model.safetensors")
-DIALOG_KEY = "dialog_bbox_embedding"
-ADAPTER_FORMAT = "diffsensei-adapter"
-ADAPTER_FORMAT_VERSION = "1"
-DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
 # keys every SDXL-layout diffusers UNet has; an SD1.5 UNet lacks the add_embedding (pooled text + time ids)
 SDXL_REQUIRED_KEYS = ("conv_in.weight", "time_embedding.linear_1.weight", "add_embedding.linear_1.weight")
-
-_SITE_NAME = re.compile(
-    r"(?:down_blocks\.(?P<down>\d+)\.attentions\.(?P<down_att>\d+)"
-    r"|mid_block\.attentions\.0"
-    r"|up_blocks\.(?P<up>\d+)\.attentions\.(?P<up_att>\d+))"
-    r"\.transformer_blocks\.(?P<t>\d+)(?:\.attn2)?"
-)
-_IP_KEY = re.compile(r"(?P<name>.+)\.processor\.to_(?P<kv>[kv])_ip\.weight")
-_BLOCK_ORDER = {"input": 0, "middle": 1, "output": 2}
-
-
-# ----------------------------------------------------------------------------------------------------- files
-
-
-def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load a flat ``{name: tensor}`` file without ever running code from it.
-
-    ``.safetensors`` is read with safetensors; ``.bin/.pt/.pth`` with ``torch.load(weights_only=True)``
-    (memory-mapped when the file is in torch's zip format, so an 11.6 GB UNet costs no RAM up front).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(
-            f"weights file not found: expected {path.name} in {path.parent}, but it does not exist. "
-            "Download it again or point the loader at the folder that holds it."
-        )
-    if path.stat().st_size == 0:
-        raise _corrupted(path, "the file is empty (0 bytes)")
-    suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        state_dict = _load_safetensors(path)
-    elif suffix in (".bin", ".pt", ".pth", ".ckpt"):
-        state_dict = _load_torch(path)
-    else:
-        raise WeightsError(
-            f"{path}: unknown weights format {suffix!r}; expected .safetensors, .bin, .pt or .pth. "
-            "Use the file exactly as released, or convert it with `python -m diffsensei_core convert`."
-        )
-    _check_tensor_dict(state_dict, path)
-    return state_dict
-
-
-def _load_safetensors(path: Path) -> dict:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, RuntimeError, ValueError) as error:
-        raise _corrupted(path, f"safetensors could not read it ({error})") from None
-
-
-def _load_torch(path: Path) -> dict:
-    is_zip = zipfile.is_zipfile(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, **({"mmap": True} if is_zip else {}))
-    except pickle.UnpicklingError as error:
-        if "global" in str(error).lower():  # weights_only met a class/function reference: never executed
-            raise WeightsError(
-                f"{path}: the file contains non-tensor objects (Python classes or functions), so it was refused "
-                "for safety and nothing in it was run. Expected a plain {name: tensor} state dict. Re-download "
-                "the file from the official release, or convert a trusted copy to .safetensors."
-            ) from None
-        raise _corrupted(path, "it is not a readable torch file") from None
-    except (EOFError, RuntimeError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise _corrupted(path, f"torch.load failed: {str(error).splitlines()[0][:200]}") from None
-
-
-def _corrupted(path: Path, detail: str) -> WeightsError:
-    return WeightsError(
-        f"{path}: the file is truncated or corrupted ({detail}; size {path.stat().st_size} bytes). "
-        "Expected a complete weights file; re-download it."
-    )
-
-
-def _check_tensor_dict(state_dict: object, path: Path) -> None:
-    if not isinstance(state_dict, Mapping):
-        raise WeightsError(
-            f"{path}: expected a flat {{name: tensor}} state dict, got a {type(state_dict).__name__}. "
-            "Use the file exactly as released, or re-download it."
-        )
-    bad = [
-        f"{k!r}: {type(v).__name__}" for k, v in state_dict.items() if not (isinstance(k, str) and torch.is_tensor(v))
-    ]
-    if bad:
-        raise WeightsError(
-            f"{path}: expected only tensors keyed by name, but {len(bad)} entries are not ({bad[:3]}). "
-            "This is not a plain state dict; re-download the file from the official release."
-        )
-
-
-# ------------------------------------------------------------------------------------------------- discovery
-
-
-@dataclass(frozen=True)
-class ReleasedLayout:
-    """Paths of one ``image_generator/`` folder as downloaded (model spec §1.1–1.2)."""
-
-    root: Path
-    unet_weights: Path
-    unet_config: Path | None
-    image_proj_model: Path
-    magi_dir: Path | None
-    clip_dir: Path | None
-
-
-def find_image_generator(path: str | os.PathLike) -> ReleasedLayout:
-    """Locate the released files; ``path`` is ``image_generator/`` itself or the download root above it."""
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise WeightsError(
-            f"DiffSensei folder not found: {path} does not exist or is not a folder. Expected the downloaded "
-            "DiffSensei folder (containing image_generator/) or its image_generator/ subfolder."
-        )
-    candidates = [path, path / "image_generator"]
-    root = next((c for c in candidates if (c / "unet").is_dir() or (c / "image_proj_model").is_dir()), None)
-    if root is None:
-        raise WeightsError(
-            f"{path}: no DiffSensei image_generator folder here; looked for {path / 'unet'} and "
-            f"{path / 'image_generator' / 'unet'}. Point the loader at the downloaded DiffSensei folder "
-            "or at its image_generator/ subfolder."
-        )
-    unet = _first_file(root / "unet", UNET_FILE_NAMES, "UNet weights")
-    proj = _first_file(root / "image_proj_model", RESAMPLER_FILE_NAMES, "character resampler weights")
-    config = root / "unet" / "config.json"
-    return ReleasedLayout(
-        root=root,
-        unet_weights=unet,
-        unet_config=config if config.is_file() else None,
-        image_proj_model=proj,
-        magi_dir=_encoder_dir(root / "magi_image_encoder"),
-        clip_dir=_encoder_dir(root / "clip_image_encoder"),
-    )
-
-
-def _first_file(folder: Path, names: Iterable[str], what: str) -> Path:
-    names = tuple(names)
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
-    raise WeightsError(
-        f"{what} not found in {folder}: looked for {', '.join(names)} and found none "
-        f"(folder contents: {sorted(p.name for p in folder.iterdir())[:8] if folder.is_dir() else 'folder missing'}). "
-        "Download the missing file from the DiffSensei release into that folder."
-    )
-
-
-def _encoder_dir(folder: Path) -> Path | None:
-    has_weights = any((folder / name).is_file() for name in ENCODER_FILE_NAMES)
-    return folder if has_weights and (folder / "config.json").is_file() else None
-
-
-# ----------------------------------------------------------------------------------------------- typed weights
-
-
-@dataclass(frozen=True, eq=False)
-class IPSiteWeights:
-    """The character-attention projections of one cross-attention block.
-
-    ``to_k``/``to_v``: (inner, c_ctx), bias-free Linear weights applied to the resampler tokens.
-    """
-
-    key: SiteKey
-    name: str
-    to_k: torch.Tensor
-    to_v: torch.Tensor
-
-
-@dataclass(frozen=True, eq=False)
-class AdapterWeights:
-    """Everything DiffSensei adds to an SDXL UNet: the ip sites, the dialog vector and the resampler.
-
-    ``dialog_embedding``: (c0,); ``resampler_state_dict``: the released ``image_proj_model`` keys.
-    """
-
-    sites: tuple[IPSiteWeights, ...]
-    dialog_embedding: torch.Tensor
-    resampler_state_dict: dict
-    resampler_dim_head: int = 64
-    layers_per_block: int = 2
-
-    @property
-    def num_sites(self) -> int:
-        return len(self.sites)
-
-    @property
-    def context_dim(self) -> int:
-        """c_ctx, the width of the tokens the ip projections read (= the resampler's output width)."""
-        return self.sites[0].to_k.shape[1]
-
-    def resampler(self, source: str = "image_proj_model") -> Resampler:
-        """Build the resampler from the stored tensors (strict; raises WeightsError on any mismatch)."""
-        return Resampler.from_state_dict(self.resampler_state_dict, dim_head=self.resampler_dim_head, source=source)
-
-    def to_state_dict(self) -> dict[str, torch.Tensor]:
-        """Flat tensors of the converted adapter file: ``ip.<name>.to_k/to_v``, dialog vector, ``resampler.*``."""
-        out: dict[str, torch.Tensor] = {}
-        for site in self.sites:
-            out[f"ip.{site.name}.to_k"] = site.to_k
-            out[f"ip.{site.name}.to_v"] = site.to_v
-        out[DIALOG_KEY] = self.dialog_embedding
-        out.update({f"resampler.{k}": v for k, v in self.resampler_state_dict.items()})
-        return out
-
-    def metadata(self) -> dict[str, str]:
-        """safetensors metadata of the converted adapter file."""
-        return {
-            "format": ADAPTER_FORMAT,
-            "format_version": ADAPTER_FORMAT_VERSION,
-            "resampler_dim_head": str(self.resampler_dim_head),
-            "layers_per_block": str(self.layers_per_block),
-            "num_sites": str(self.num_sites),
-        }
-
-    @classmethod
-    def from_state_dict(
-        cls, state_dict: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None, *, source: str
-    ) -> AdapterWeights:
-        """Inverse of :meth:`to_state_dict` + :meth:`metadata`; strict about keys and format."""
-        metadata = dict(metadata or {})
-        if metadata.get("format") != ADAPTER_FORMAT or metadata.get("format_version") != ADAPTER_FORMAT_VERSION:
-            raise WeightsError(
-                f"{source}: not a DiffSensei adapter file; expected metadata format={ADAPTER_FORMAT!r} "
-                f"version {ADAPTER_FORMAT_VERSION}, got format={metadata.get('format')!r} "
-                f"version {metadata.get('format_version')!r}. Re-create it with `python -m diffsensei_core convert`."
-            )
-        try:
-            dim_head = int(metadata["resampler_dim_head"])
-            layers_per_block = int(metadata["layers_per_block"])
-            num_sites = int(metadata["num_sites"])
-        except (KeyError, ValueError) as error:
-            raise WeightsError(
-                f"{source}: adapter metadata is incomplete or malformed ({error!r}); expected integer "
-                "resampler_dim_head, layers_per_block and num_sites. Re-create it with the converter."
-            ) from None
-        pairs: dict[str, dict[str, torch.Tensor]] = {}
-        resampler_sd: dict[str, torch.Tensor] = {}
-        dialog = None
-        unknown = []
-        for key, tensor in state_dict.items():
-            match = re.fullmatch(r"ip\.(?P<name>.+)\.to_(?P<kv>[kv])", key)
-            if match:
-                pairs.setdefault(match["name"], {})[match["kv"]] = tensor
-            elif key.startswith("resampler."):
-                resampler_sd[key.removeprefix("resampler.")] = tensor
-            elif key == DIALOG_KEY:
-                dialog = tensor
-            else:
-                unknown.append(key)
-        if unknown or dialog is None:
-            raise WeightsError(
-                f"{source}: unexpected adapter keys {unknown[:3]} ({len(unknown)} in all)"
-                f"{'' if dialog is not None else f' and {DIALOG_KEY} is missing'}; expected only ip.*.to_k/to_v, "
-                f"{DIALOG_KEY} and resampler.*. Re-create the file with `python -m diffsensei_core convert`."
-            )
-        sites = _build_sites(pairs, layers_per_block, source)
-        if len(sites) != num_sites:
-            raise WeightsError(
-                f"{source}: metadata says {num_sites} ip sites but the file holds {len(sites)}; the file is "
-                "damaged. Re-create it with `python -m diffsensei_core convert`."
-            )
-        return cls(sites, dialog, resampler_sd, dim_head, layers_per_block)
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,74 +48,6 @@ class DiffSenseiCheckpoint:
     magi_dir: Path | None = None
     clip_dir: Path | None = None
 
-
-# -------------------------------------------------------------------------------------------------- splitting
-
-
-def runtime_key(name: str, layers_per_block: int = 2) -> SiteKey:
-    """Diffusers module name of a transformer block → ComfyUI's ``(block, id, block_index)`` attn2 key."""
-    match = _SITE_NAME.fullmatch(name)
-    if match is None:
-        raise WeightsError(
-            f"unrecognised cross-attention site {name!r}; expected down_blocks.I.attentions.J.transformer_blocks.T, "
-            "mid_block.attentions.0.transformer_blocks.T or up_blocks.I.attentions.J.transformer_blocks.T "
-            "(optionally ending in .attn2). Use the UNet file exactly as released."
-        )
-    t = int(match["t"])
-    if match["down"] is not None:
-        return ("input", 1 + int(match["down"]) * (layers_per_block + 1) + int(match["down_att"]), t)
-    if match["up"] is not None:
-        return ("output", int(match["up"]) * (layers_per_block + 1) + int(match["up_att"]), t)
-    return ("middle", 0, t)
-
-
-def _site_sort_key(site: IPSiteWeights) -> tuple:
-    block, number, index = site.key
-    return (_BLOCK_ORDER[block], number, index)
-
-
-def _build_sites(pairs: Mapping[str, Mapping[str, torch.Tensor]], layers_per_block: int, source: str) -> tuple:
-    sites = []
-    for name, kv in pairs.items():
-        if set(kv) != {"k", "v"}:
-            have, lack = next(iter(kv)), ({"k", "v"} - set(kv)).pop()
-            raise WeightsError(
-                f"{source}: site {name} has to_{have}_ip but no to_{lack}_ip; every site needs both. "
-                "The file is incomplete; re-download it."
-            )
-        sites.append(IPSiteWeights(runtime_key(name, layers_per_block), name, kv["k"], kv["v"]))
-    keys = [site.key for site in sites]
-    if len(set(keys)) != len(keys):
-        duplicated = sorted({k for k in keys if keys.count(k) > 1})
-        raise WeightsError(
-            f"{source}: several ip weight pairs map to the same attention block {duplicated[:3]} (e.g. both "
-            "'...transformer_blocks.T.processor' and '...transformer_blocks.T.attn2.processor' keys); expected one "
-            "per block. Use the file exactly as released."
-        )
-    return tuple(sorted(sites, key=_site_sort_key))
-
-
-def split_unet_state_dict(
-    state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2, *, source: str = "unet"
-) -> tuple[dict[str, torch.Tensor], tuple[IPSiteWeights, ...], torch.Tensor | None]:
-    """Separate DiffSensei's extras from a released UNet state dict.
-
-    Returns ``(unet_sd, sites, dialog_embedding)``: ``unet_sd`` is a shallow copy holding the standard
-    diffusers keys (tensors shared, not copied), ``sites`` the ip pairs sorted input → middle → output,
-    ``dialog_embedding`` (c0,) or None when absent.
-    """
-    unet_sd = dict(state_dict)
-    dialog = unet_sd.pop(DIALOG_KEY, None)
-    pairs: dict[str, dict[str, torch.Tensor]] = {}
-    for key in [k for k in unet_sd if "_ip." in k or k.endswith("_ip")]:
-        match = _IP_KEY.fullmatch(key)
-        if match is None:
-            raise WeightsError(
-                f"{source}: unrecognised DiffSensei key {key!r}; expected '<module>.processor.to_k_ip.weight' or "
-                "'.to_v_ip.weight'. Use the UNet file exactly as released."
-            )
-        pairs.setdefault(match["name"], {})[match["kv"]] = unet_sd.pop(key)
-    return unet_sd, _build_sites(pairs, layers_per_block, source), dialog
 
 
 # ------------------------------------------------------------------------------------------------- validation
@@ -584,8 +240,8 @@ def load_diffsensei(
         config = _read_config(config_file if config_file.is_file() else None)
         _check_unet(unet_sd, adapter, config, str(unet_file))
     return DiffSenseiCheckpoint(
-        unet_sd, config, adapter, None, _encoder_dir(folder / "magi_image_encoder"),
-        _encoder_dir(folder / "clip_image_encoder"),
+        unet_sd, config, adapter, None, encoder_dir(folder / "magi_image_encoder"),
+        encoder_dir(folder / "clip_image_encoder"),
     )
 
 

@@ -19,9 +19,11 @@ from pathlib import Path
 import torch
 
 from ..errors import WeightsError
-from .checkpoint import DTYPE_NAMES, load_image_generator
+from .checkpoint import load_image_generator
 
 log = logging.getLogger("diffsensei")
+
+DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}  # file name suffixes
 
 _SAFETENSORS_DTYPES = {
     torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from ..errors import WeightsError
 
@@ -95,14 +96,20 @@ def _as_list(value, n: int) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value] * n
 
 
-def unet_config_from_diffusers(config: Mapping) -> tuple[dict, int]:
-    """ComfyUI ``unet_config`` and head width for an SDXL-style diffusers ``UNet2DConditionModel`` config.
+class _Levels(NamedTuple):
+    """The per-level fields of a diffusers UNet config, read and typed (one entry per resolution level)."""
 
-    Returns ``(unet_config, num_head_channels)``; the head width must be set on the constructed model config
-    because ComfyUI's model classes overwrite it with their defaults. Raises WeightsError for any field ComfyUI's UNet
-    cannot represent (:func:`check_fields`).
-    """
-    check_fields(config)
+    widths: list[int]
+    down_types: list
+    up_types: list
+    res_blocks: list[int]
+    depths: list[int]
+    up_depths: list | None
+    heads: list
+    context_dim: int
+
+
+def _read_levels(config: Mapping) -> _Levels:
     try:
         widths = [int(c) for c in config["block_out_channels"]]
         levels = len(widths)
@@ -118,44 +125,65 @@ def unet_config_from_diffusers(config: Mapping) -> tuple[dict, int]:
         raise WeightsError(
             f"the UNet config.json lacks or mangles {e}; expected a diffusers UNet2DConditionModel config"
         ) from e
-    mid = config.get("mid_block_type", "UNetMidBlock2DCrossAttn")
-    if mid != "UNetMidBlock2DCrossAttn":
-        raise WeightsError(f"unsupported mid_block_type {mid!r}; expected UNetMidBlock2DCrossAttn")
+    return _Levels(widths, down_types, up_types, res_blocks, depths, up_depths, heads, context_dim)
 
-    def has_attn(block_type: str) -> bool:
-        return "CrossAttn" in block_type
 
+def _has_attn(block_type: str) -> bool:
+    return "CrossAttn" in block_type
+
+
+def _transformer_depths(levels: _Levels) -> tuple[list[int], list[int]]:
+    """ComfyUI's ``transformer_depth`` (input blocks) and ``transformer_depth_output`` lists."""
+    count = len(levels.widths)
     depth_in = []
-    for lvl in range(levels):
-        depth_in += [depths[lvl] if has_attn(down_types[lvl]) else 0] * res_blocks[lvl]
+    for lvl in range(count):
+        depth_in += [levels.depths[lvl] if _has_attn(levels.down_types[lvl]) else 0] * levels.res_blocks[lvl]
     # Output depths in execution order (deepest up block first, num_res_blocks + 1 layers each);
     # ComfyUI wants them listed the other way round (it pops from the end).
     run_order = []
-    for up in range(levels):
-        lvl = levels - 1 - up
-        n = res_blocks[lvl] + 1
-        per_layer = _as_list(up_depths[up], n) if up_depths else [depths[lvl]] * n
-        run_order += [int(d) if has_attn(up_types[up]) else 0 for d in per_layer]
-    depth_out = run_order[::-1]
+    for up in range(count):
+        lvl = count - 1 - up
+        n = levels.res_blocks[lvl] + 1
+        per_layer = _as_list(levels.up_depths[up], n) if levels.up_depths else [levels.depths[lvl]] * n
+        run_order += [int(d) if _has_attn(levels.up_types[up]) else 0 for d in per_layer]
+    return depth_in, run_order[::-1]
 
-    head_widths = {widths[lvl] // int(heads[lvl]) for lvl in range(levels) if has_attn(down_types[lvl])}
+
+def _head_channels(levels: _Levels) -> int:
+    widths, heads = levels.widths, levels.heads
+    head_widths = {widths[lvl] // int(heads[lvl]) for lvl in range(len(widths)) if _has_attn(levels.down_types[lvl])}
     if len(head_widths) != 1:
         raise WeightsError(f"attention head widths differ across levels ({sorted(head_widths)}); ComfyUI needs one")
-    head_channels = head_widths.pop()
+    return head_widths.pop()
 
+
+def unet_config_from_diffusers(config: Mapping) -> tuple[dict, int]:
+    """ComfyUI ``unet_config`` and head width for an SDXL-style diffusers ``UNet2DConditionModel`` config.
+
+    Returns ``(unet_config, num_head_channels)``; the head width must be set on the constructed model config
+    because ComfyUI's model classes overwrite it with their defaults. Raises WeightsError for any field ComfyUI's UNet
+    cannot represent (:func:`check_fields`).
+    """
+    check_fields(config)
+    levels = _read_levels(config)
+    mid = config.get("mid_block_type", "UNetMidBlock2DCrossAttn")
+    if mid != "UNetMidBlock2DCrossAttn":
+        raise WeightsError(f"unsupported mid_block_type {mid!r}; expected UNetMidBlock2DCrossAttn")
+    depth_in, depth_out = _transformer_depths(levels)
+    head_channels = _head_channels(levels)
     adm = config.get("projection_class_embeddings_input_dim")
     unet_config = {
         "use_checkpoint": False,
         "image_size": 32,
         "in_channels": int(config.get("in_channels", 4)),
         "out_channels": int(config.get("out_channels", 4)),
-        "model_channels": widths[0],
-        "channel_mult": [w // widths[0] for w in widths],
-        "num_res_blocks": res_blocks,
+        "model_channels": levels.widths[0],
+        "channel_mult": [w // levels.widths[0] for w in levels.widths],
+        "num_res_blocks": levels.res_blocks,
         "transformer_depth": depth_in,
-        "transformer_depth_middle": depths[-1],
+        "transformer_depth_middle": levels.depths[-1],
         "transformer_depth_output": depth_out,
-        "context_dim": context_dim,
+        "context_dim": levels.context_dim,
         "num_head_channels": head_channels,
         "use_linear_in_transformer": bool(config.get("use_linear_projection", False)),
         "use_spatial_transformer": True,

@@ -114,48 +114,9 @@ def build_page(
     """Validate a page and put its panels in reading order. ``panels``: page-JSON panel entries."""
     width, height, dpi = _whole(width, "width"), _whole(height, "height"), _whole(dpi, "dpi")
     margin, gutter, border = _whole(margin, "margin"), _whole(gutter, "gutter"), _whole(border, "border")
-    for name, size in (("width", width), ("height", height)):
-        if not MIN_PAGE_SIZE <= size <= MAX_PAGE_SIZE:
-            raise LayoutError(f"page {name} {size}px is outside {MIN_PAGE_SIZE}..{MAX_PAGE_SIZE}px; "
-                              "choose another page size or dpi.")
-    if dpi < 1:
-        raise LayoutError(f"dpi must be at least 1; got {dpi}.")
-    if direction not in DIRECTIONS:
-        raise LayoutError(f"direction must be 'rtl' (manga, right to left) or 'ltr'; got {direction!r}.")
-    if min(margin, gutter, border) < 0 or 2 * margin >= min(width, height) - MIN_PANEL_SIDE:
-        raise LayoutError(f"margin {margin}px, gutter {gutter}px and border {border}px must be ≥ 0 and the margins "
-                          f"must leave room on a {width}×{height}px page; make them smaller.")
-    if preset not in PRESET_NAMES:
-        raise LayoutError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}.")
-    if len(panels) > MAX_PANELS:
-        raise LayoutError(f"the page has {len(panels)} panels; at most {MAX_PANELS} fit. Delete some.")
-    for n, entry in enumerate(panels):
-        if not isinstance(entry, Mapping):
-            raise LayoutError(f"panel {n + 1} must be an object like {EXAMPLE_PANEL}; got {entry!r}.")
-        unknown = set(entry) - PANEL_KEYS
-        if unknown:
-            raise LayoutError(f"panel {n + 1} has unknown keys {sorted(unknown)}; expected {sorted(PANEL_KEYS)}.")
-
-    if preset == CUSTOM:
-        if not panels:
-            raise LayoutError("the page has no panels; pick a preset, or draw panels on the page canvas.")
-        outlines = [_outline(entry, n, width, height) for n, entry in enumerate(panels)]
-        contents = list(panels)
-    else:
-        outlines = preset_outlines(preset, width, height, margin, gutter)
-        for n, entry in enumerate(panels):
-            if "box" in entry or "polygon" in entry:
-                raise LayoutError(
-                    f"panel {n + 1} gives its own box, but preset {preset!r} places the panels; set the preset to "
-                    f"'{CUSTOM}' to use drawn panels, or delete the box."
-                )
-        if len(panels) > len(outlines):
-            raise LayoutError(
-                f"the page JSON has {len(panels)} panel entries but preset {preset!r} has {len(outlines)} panels; "
-                f"delete {len(panels) - len(outlines)} entries or choose a preset with more panels."
-            )
-        contents = [*panels, *({} for _ in range(len(outlines) - len(panels)))]
-
+    _check_page(width, height, dpi, direction, margin, gutter, border)
+    _check_panel_entries(preset, panels)
+    outlines, contents = _outlines_and_contents(preset, panels, width, height, margin, gutter)
     rects = [_bounds(o) for o in outlines]
     polygons = [None if len(o) == 4 and not isinstance(o[0], tuple) else o for o in outlines]
     shapes = [rect_polygon(r) if p is None else p for r, p in zip(rects, polygons, strict=True)]
@@ -170,28 +131,83 @@ def build_page(
     result = []
     for k, n in enumerate(order):
         entry = contents[k] if preset != CUSTOM else contents[n]  # preset entries are listed in reading order
-        what = f"panel {k + 1}"
-        characters = tuple(normalise_box(b, f"{what}, character box {i + 1}")
-                           for i, b in enumerate(_list(entry.get("characters", []), what, "characters")))
-        dialogs = tuple(normalise_box(b, f"{what}, dialog box {i + 1}")
-                        for i, b in enumerate(_list(entry.get("dialogs", []), what, "dialogs")))
-        if len(characters) + len(dialogs) > MAX_BOXES:
-            raise LayoutError(f"{what} has {len(characters) + len(dialogs)} boxes; at most {MAX_BOXES} fit.")
-        cast = parse_cast(entry.get("cast"), len(characters), what)
-        prompt = entry.get("prompt", "")
-        if not isinstance(prompt, str):
-            raise LayoutError(f'{what}: "prompt" must be text; got {prompt!r}.')
-        panel_border = _whole(entry.get("border", border), f"{what} border")
-        if panel_border < 0:
-            raise LayoutError(f"{what}: border must be ≥ 0 pixels; got {panel_border}.")
-        polygon = polygons[n]
-        result.append(PagePanel(
-            rect=rects[n], index=k, border=panel_border,
-            polygon=tuple((int(x), int(y)) for x, y in polygon) if polygon is not None else None,
-            characters=characters, dialogs=dialogs, prompt=prompt,
-            parent=None if parents[n] is None else position[parents[n]], cast=cast,
-        ))
+        parent = None if parents[n] is None else position[parents[n]]
+        result.append(_panel(entry, k, rects[n], polygons[n], border, parent))
     return PageLayout(width, height, dpi, direction, margin, gutter, border, tuple(result))
+
+
+def _check_page(width: int, height: int, dpi: int, direction: str, margin: int, gutter: int, border: int) -> None:
+    for name, size in (("width", width), ("height", height)):
+        if not MIN_PAGE_SIZE <= size <= MAX_PAGE_SIZE:
+            raise LayoutError(f"page {name} {size}px is outside {MIN_PAGE_SIZE}..{MAX_PAGE_SIZE}px; "
+                              "choose another page size or dpi.")
+    if dpi < 1:
+        raise LayoutError(f"dpi must be at least 1; got {dpi}.")
+    if direction not in DIRECTIONS:
+        raise LayoutError(f"direction must be 'rtl' (manga, right to left) or 'ltr'; got {direction!r}.")
+    if min(margin, gutter, border) < 0 or 2 * margin >= min(width, height) - MIN_PANEL_SIDE:
+        raise LayoutError(f"margin {margin}px, gutter {gutter}px and border {border}px must be ≥ 0 and the margins "
+                          f"must leave room on a {width}×{height}px page; make them smaller.")
+
+
+def _check_panel_entries(preset: str, panels: Sequence[Mapping]) -> None:
+    if preset not in PRESET_NAMES:
+        raise LayoutError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}.")
+    if len(panels) > MAX_PANELS:
+        raise LayoutError(f"the page has {len(panels)} panels; at most {MAX_PANELS} fit. Delete some.")
+    for n, entry in enumerate(panels):
+        if not isinstance(entry, Mapping):
+            raise LayoutError(f"panel {n + 1} must be an object like {EXAMPLE_PANEL}; got {entry!r}.")
+        unknown = set(entry) - PANEL_KEYS
+        if unknown:
+            raise LayoutError(f"panel {n + 1} has unknown keys {sorted(unknown)}; expected {sorted(PANEL_KEYS)}.")
+
+
+def _outlines_and_contents(preset: str, panels: Sequence[Mapping], width: int, height: int, margin: int,
+                           gutter: int) -> tuple[list, list]:
+    """The panel outlines (drawn, or placed by the preset) and the entry that fills each (custom: same index;
+    preset: reading order, missing entries empty)."""
+    if preset == CUSTOM:
+        if not panels:
+            raise LayoutError("the page has no panels; pick a preset, or draw panels on the page canvas.")
+        return [_outline(entry, n, width, height) for n, entry in enumerate(panels)], list(panels)
+    outlines = preset_outlines(preset, width, height, margin, gutter)
+    for n, entry in enumerate(panels):
+        if "box" in entry or "polygon" in entry:
+            raise LayoutError(
+                f"panel {n + 1} gives its own box, but preset {preset!r} places the panels; set the preset to "
+                f"'{CUSTOM}' to use drawn panels, or delete the box."
+            )
+    if len(panels) > len(outlines):
+        raise LayoutError(
+            f"the page JSON has {len(panels)} panel entries but preset {preset!r} has {len(outlines)} panels; "
+            f"delete {len(panels) - len(outlines)} entries or choose a preset with more panels."
+        )
+    return outlines, [*panels, *({} for _ in range(len(outlines) - len(panels)))]
+
+
+def _panel(entry: Mapping, k: int, rect: tuple[int, int, int, int], polygon: Sequence[Point] | None, border: int,
+           parent: int | None) -> PagePanel:
+    """The ``k``-th panel in reading order: its boxes, cast, prompt and border from its page-JSON entry."""
+    what = f"panel {k + 1}"
+    characters = tuple(normalise_box(b, f"{what}, character box {i + 1}")
+                       for i, b in enumerate(_list(entry.get("characters", []), what, "characters")))
+    dialogs = tuple(normalise_box(b, f"{what}, dialog box {i + 1}")
+                    for i, b in enumerate(_list(entry.get("dialogs", []), what, "dialogs")))
+    if len(characters) + len(dialogs) > MAX_BOXES:
+        raise LayoutError(f"{what} has {len(characters) + len(dialogs)} boxes; at most {MAX_BOXES} fit.")
+    cast = parse_cast(entry.get("cast"), len(characters), what)
+    prompt = entry.get("prompt", "")
+    if not isinstance(prompt, str):
+        raise LayoutError(f'{what}: "prompt" must be text; got {prompt!r}.')
+    panel_border = _whole(entry.get("border", border), f"{what} border")
+    if panel_border < 0:
+        raise LayoutError(f"{what}: border must be ≥ 0 pixels; got {panel_border}.")
+    return PagePanel(
+        rect=rect, index=k, border=panel_border,
+        polygon=tuple((int(x), int(y)) for x, y in polygon) if polygon is not None else None,
+        characters=characters, dialogs=dialogs, prompt=prompt, parent=parent, cast=cast,
+    )
 
 
 def _parents(shapes: list[tuple[Point, ...]]) -> list[int | None]:

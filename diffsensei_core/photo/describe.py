@@ -129,7 +129,7 @@ def describe_photo(
     """
     if subject not in SUBJECTS:
         raise DiffSenseiError(f"{where} (subject): expected one of {list(SUBJECTS)}, got {subject!r}.")
-    prepared = prepare_photo(image, where=f"{where} (image)")
+    prepared = prepare_photo(image, where=f"{where}, input 'image'")
     photo = prepared.image
     height, width = photo.shape[1:3]
     notes = list(prepared.notes)
@@ -137,49 +137,16 @@ def describe_photo(
     threshold = vocabulary.person_threshold if person_threshold is None else float(person_threshold)
 
     texts, person_texts = _text_embeddings(vocabulary, encode_texts)
+    search = _find_people(photo, person_mask, threshold, encode_images, person_texts, logit_scale)
+    if not search.regions and search.whole_probability < threshold:
+        generic = _generic_or_refuse(vocabulary, search, person_mask is None, threshold, allow_generic, where)
+        return PhotoDescription(generic, photo, whole, (width, height), search.regions, search.source,
+                                search.whole_probability, notes)
 
-    if person_mask is not None:
-        windows: list[Box] = []
-        source = "person mask"
-    else:
-        windows = window_grid(height, width)
-        source = f"CLIP window search, {len(windows)} windows, threshold {threshold:.2f}"
-    crops = [whole.crop(photo)] + [box.crop(photo) for box in windows]
-    embeds = _split(encode_images(crops), [1] * len(crops), "image embeddings")
-    person_probs = [attribute_scores(e[0], person_texts, logit_scale)["person"] for e in embeds]
-    whole_probability = person_probs[0]
-    if person_mask is not None:
-        regions = mask_regions(person_mask, height, width)
-    else:
-        regions = person_regions(windows, person_probs[1:], threshold=threshold)
-    log.debug("describe photo: p(person | whole photo) = %.3f, %d regions", whole_probability, len(regions))
-
-    if not regions and whole_probability < threshold:
-        reason = (
-            f"no person found: no window reached p(person) ≥ {threshold:.2f} and the whole photo scored "
-            f"{whole_probability:.2f}" if person_mask is None else "no person found: the person mask is empty"
-        )
-        if not allow_generic:
-            raise DiffSenseiError(
-                f"{where}: {reason}. Expected a photo showing a person; use such a photo (or crop to the person), "
-                "connect a person mask from a detector, lower the person threshold, or turn on allow_generic to get a "
-                "generic scene prompt."
-            )
-        log.warning("%s: %s; using the generic prompt", where, reason)
-        return PhotoDescription(generic_description(vocabulary, reason=reason), photo, whole, (width, height),
-                                regions, source, whole_probability, notes)
-
-    box = whole
-    if subject == "largest person" and regions:
-        if len(regions) > 1:
-            message = (f"{len(regions)} people found where one is expected: describing the largest "
-                       f"{regions[0].box.as_list()} (the others: {[r.box.as_list() for r in regions[1:4]]})")
-            log.warning("%s: %s", where, message)
-            notes.append(message)
-        box = regions[0].box.padded(SUBJECT_PADDING, height, width)
+    box = _subject_box(subject, search.regions, whole, height, width, notes, where)
     subject_image = box.crop(photo)
     if box == whole:
-        subject_embed = embeds[0]
+        subject_embed = search.whole_embed
     else:
         subject_embed = _split(encode_images([box.squared(height, width).crop(photo)]), [1], "image embeddings")[0]
 
@@ -190,8 +157,72 @@ def describe_photo(
     elif subject == "largest person" and description.scene == "group":
         notes.append("the largest person region still shows several people (they stand close together); crop the "
                      "photo or connect a person mask to pick one")
-    return PhotoDescription(description, subject_image.contiguous(), box, (width, height), regions, source,
-                            whole_probability, notes)
+    return PhotoDescription(description, subject_image.contiguous(), box, (width, height), search.regions,
+                            search.source, search.whole_probability, notes)
+
+
+@dataclass
+class _PeopleSearch:
+    """Where the people are: ``regions`` (largest first), how they were found, p(person) of the whole photo and the
+    whole photo's image embedding ``(1, d)``."""
+
+    regions: list[Region]
+    source: str
+    whole_probability: float
+    whole_embed: torch.Tensor
+
+
+def _find_people(photo: torch.Tensor, person_mask: torch.Tensor | None, threshold: float,
+                 encode_images: EncodeImages, person_texts: dict, logit_scale: float) -> _PeopleSearch:
+    """Person regions of ``photo`` ``(1, H, W, 3)``: the connected parts of ``person_mask``, else CLIP over a window
+    grid. The whole photo is always encoded (with the windows, in one batch)."""
+    height, width = photo.shape[1:3]
+    if person_mask is not None:
+        windows: list[Box] = []
+        source = "person mask"
+    else:
+        windows = window_grid(height, width)
+        source = f"CLIP window search, {len(windows)} windows, threshold {threshold:.2f}"
+    crops = [Box(0, 0, width, height).crop(photo)] + [box.crop(photo) for box in windows]
+    embeds = _split(encode_images(crops), [1] * len(crops), "image embeddings")
+    person_probs = [attribute_scores(e[0], person_texts, logit_scale)["person"] for e in embeds]
+    whole_probability = person_probs[0]
+    if person_mask is not None:
+        regions = mask_regions(person_mask, height, width)
+    else:
+        regions = person_regions(windows, person_probs[1:], threshold=threshold)
+    log.debug("describe photo: p(person | whole photo) = %.3f, %d regions", whole_probability, len(regions))
+    return _PeopleSearch(regions, source, whole_probability, embeds[0])
+
+
+def _generic_or_refuse(vocabulary: Vocabulary, search: _PeopleSearch, searched_windows: bool, threshold: float,
+                       allow_generic: bool, where: str) -> Description:
+    """No person found: the vocabulary's generic description when ``allow_generic``, else DiffSenseiError."""
+    reason = (
+        f"no person found: no window reached p(person) ≥ {threshold:.2f} and the whole photo scored "
+        f"{search.whole_probability:.2f}" if searched_windows else "no person found: the person mask is empty"
+    )
+    if not allow_generic:
+        raise DiffSenseiError(
+            f"{where}: {reason}. Expected a photo showing a person; use such a photo (or crop to the person), "
+            "connect a person mask from a detector, lower the person threshold, or turn on allow_generic to get a "
+            "generic scene prompt."
+        )
+    log.warning("%s: %s; using the generic prompt", where, reason)
+    return generic_description(vocabulary, reason=reason)
+
+
+def _subject_box(subject: str, regions: list[Region], whole: Box, height: int, width: int, notes: list[str],
+                 where: str) -> Box:
+    """The part of the photo to describe: the largest person (padded; several people noted) or the whole photo."""
+    if subject != "largest person" or not regions:
+        return whole
+    if len(regions) > 1:
+        message = (f"{len(regions)} people found where one is expected: describing the largest "
+                   f"{regions[0].box.as_list()} (the others: {[r.box.as_list() for r in regions[1:4]]})")
+        log.warning("%s: %s", where, message)
+        notes.append(message)
+    return regions[0].box.padded(SUBJECT_PADDING, height, width)
 
 
 __all__ = ("SUBJECTS", "PhotoDescription", "describe_photo")

@@ -194,6 +194,32 @@ def describe(
     ``allow_no_person_fallback``: then the content is the vocabulary's generic prompt and the scene
     ``no_person``. Several people where one is expected is the caller's business (crop the largest).
     """
+    checked, decisions = _decide_all(scores, vocabulary)
+    by_name = {a.name: a for a in vocabulary.attributes}
+    hints = _scene_hints(decisions, by_name)
+    notes: list[str] = []
+    if any(a.scene_role == "people" for a in vocabulary.attributes) and "people" not in hints:
+        notes.append("people count uncertain: assumed one person for the scene")
+
+    if hints.get("people") == "none":
+        return _no_person(decisions, by_name, checked, notes, vocabulary, allow_no_person_fallback)
+
+    kept, omitted = [], []
+    for d in decisions:
+        if d.option is not None and hints.get("people") == "many" and by_name[d.attribute].per_person:
+            d = Decision(d.attribute, None, "", d.probability, d.lead, "several people: per-person attribute unused")
+        (kept if d.option is not None else omitted).append(d)
+    content = ", ".join(d.label for d in kept if d.label)
+    scene = _scene({k: v for k, v in hints.items() if hints.get("people") != "many" or k == "people"})
+    for d in omitted:
+        log.debug("describe photo: omitted %s (%s)", d.attribute, d.reason)
+    return Description(content, scene, kept, omitted, checked, notes)
+
+
+def _decide_all(
+    scores: Mapping[str, Mapping[str, Any]], vocabulary: Vocabulary
+) -> tuple[dict[str, dict[str, float]], list[Decision]]:
+    """The checked probabilities of every scored attribute and one decision per vocabulary attribute, in order."""
     known = {a.name for a in vocabulary.attributes}
     unknown = sorted(set(scores) - known)
     if unknown:
@@ -209,8 +235,11 @@ def describe(
             continue
         checked[attribute.name] = _checked_scores(attribute, scores[attribute.name])
         decisions.append(_decide(attribute, checked[attribute.name]))
+    return checked, decisions
 
-    by_name = {a.name: a for a in vocabulary.attributes}
+
+def _scene_hints(decisions: list[Decision], by_name: Mapping[str, Attribute]) -> dict[str, str]:
+    """scene role (people, age, gender) → the scene hint of the kept option of the attribute playing it."""
     hints: dict[str, str] = {}
     for d in decisions:
         attribute = by_name[d.attribute]
@@ -218,38 +247,28 @@ def describe(
             scene_hint = attribute.option(d.option).scene
             if scene_hint is not None:
                 hints[attribute.scene_role] = scene_hint
-    notes: list[str] = []
-    if any(a.scene_role == "people" for a in vocabulary.attributes) and "people" not in hints:
-        notes.append("people count uncertain: assumed one person for the scene")
+    return hints
 
-    if hints.get("people") == "none":
-        people = next(d for d in decisions if d.option is not None and by_name[d.attribute].scene_role == "people")
-        if not allow_no_person_fallback:
-            raise DiffSenseiError(
-                f"no person was found in the photo: people count '{people.option}' with p={people.probability:.2f}. "
-                "Expected a photo showing at least one person; use such a photo (or crop to the person), or turn on "
-                "the no-person fallback to get a generic scene prompt."
-            )
-        log.warning("describe photo: no person found (p=%.2f); using the generic prompt", people.probability)
-        notes.append("no person found: generic prompt used")
-        kept = [people]
-        omitted = [
-            d if d.option is None else Decision(d.attribute, None, "", d.probability, d.lead, "no person")
-            for d in decisions
-            if d is not people
-        ]
-        return Description(vocabulary.no_person_prompt, "no_person", kept, omitted, checked, notes)
 
-    kept, omitted = [], []
-    for d in decisions:
-        if d.option is not None and hints.get("people") == "many" and by_name[d.attribute].per_person:
-            d = Decision(d.attribute, None, "", d.probability, d.lead, "several people: per-person attribute unused")
-        (kept if d.option is not None else omitted).append(d)
-    content = ", ".join(d.label for d in kept if d.label)
-    scene = _scene({k: v for k, v in hints.items() if hints.get("people") != "many" or k == "people"})
-    for d in omitted:
-        log.debug("describe photo: omitted %s (%s)", d.attribute, d.reason)
-    return Description(content, scene, kept, omitted, checked, notes)
+def _no_person(decisions: list[Decision], by_name: Mapping[str, Attribute], checked: dict, notes: list[str],
+               vocabulary: Vocabulary, allow_no_person_fallback: bool) -> Description:
+    """A kept people count "none": DiffSenseiError, or the generic ``no_person`` description when allowed."""
+    people = next(d for d in decisions if d.option is not None and by_name[d.attribute].scene_role == "people")
+    if not allow_no_person_fallback:
+        raise DiffSenseiError(
+            f"no person was found in the photo: people count '{people.option}' with p={people.probability:.2f}. "
+            "Expected a photo showing at least one person; use such a photo (or crop to the person), or turn on "
+            "the no-person fallback to get a generic scene prompt."
+        )
+    log.warning("describe photo: no person found (p=%.2f); using the generic prompt", people.probability)
+    notes.append("no person found: generic prompt used")
+    kept = [people]
+    omitted = [
+        d if d.option is None else Decision(d.attribute, None, "", d.probability, d.lead, "no person")
+        for d in decisions
+        if d is not people
+    ]
+    return Description(vocabulary.no_person_prompt, "no_person", kept, omitted, checked, notes)
 
 
 def generic_description(

@@ -10,7 +10,7 @@ import comfy.model_patcher
 import torch
 from torch import nn
 
-from ...diffsensei_core.model.checkpoint import AdapterWeights
+from ...diffsensei_core.model.adapter_weights import AdapterWeights
 
 log = logging.getLogger("diffsensei")
 

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from ...diffsensei_core.errors import WeightsError
-from ...diffsensei_core.model.checkpoint import ENCODER_FILE_NAMES, load_state_dict_file
-from ...diffsensei_core.model.encoders import MagiEncoder
+from ...diffsensei_core.model.magi_encoder import MagiEncoder
+from ...diffsensei_core.model.release_layout import ENCODER_FILE_NAMES
+from ...diffsensei_core.model.weights_file import load_state_dict_file
 from . import folders
 
 log = logging.getLogger("diffsensei")

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 import folder_paths
 
 from ...diffsensei_core.errors import WeightsError
-from ...diffsensei_core.model.checkpoint import UNET_FILE_NAMES
+from ...diffsensei_core.model.release_layout import UNET_FILE_NAMES
 
 FOLDER = "diffsensei"
 ADAPTER_PREFIX = "diffsensei_adapter"

@@ -12,18 +12,11 @@ from safetensors.torch import save_file
 
 from diffsensei_core.__main__ import main
 from diffsensei_core.errors import WeightsError
-from diffsensei_core.model.checkpoint import (
-    UNET_FILE_NAMES,
-    AdapterWeights,
-    find_image_generator,
-    load_adapter_file,
-    load_diffsensei,
-    load_image_generator,
-    load_state_dict_file,
-    runtime_key,
-    split_unet_state_dict,
-)
+from diffsensei_core.model.adapter_weights import AdapterWeights, runtime_key, split_unet_state_dict
+from diffsensei_core.model.checkpoint import load_adapter_file, load_diffsensei, load_image_generator
 from diffsensei_core.model.convert import convert_image_generator
+from diffsensei_core.model.release_layout import UNET_FILE_NAMES, find_image_generator
+from diffsensei_core.model.weights_file import load_state_dict_file
 from tests.support.skips import skip_or_fail
 
 from .tiny_release import DIM_HEAD, GOLDEN, write_tiny_release

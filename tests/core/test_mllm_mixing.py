@@ -7,7 +7,7 @@ import torch
 
 from diffsensei_core.errors import InputShapeError
 from diffsensei_core.mllm.mixing import DEFAULT_MLLM_SCALE, character_tokens, mix_tokens
-from diffsensei_core.model.encoders import pad_character_features
+from diffsensei_core.model.character_slots import pad_character_features
 from diffsensei_core.model.resampler import Resampler
 
 

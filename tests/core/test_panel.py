@@ -5,7 +5,7 @@ import torch
 
 from diffsensei_core.errors import InputShapeError
 from diffsensei_core.model import panel_conditioning
-from diffsensei_core.model.encoders import pad_character_features
+from diffsensei_core.model.character_slots import pad_character_features
 from diffsensei_core.model.masks import character_attention_bias
 from diffsensei_core.model.panel_conditioning import COND, UNCOND, PanelConditioning
 from diffsensei_core.model.panel_layout import make_layout

@@ -198,7 +198,7 @@ def golden_release(comfy, pack, tmp_path_factory) -> str:
 def golden_unet_files(pack):
     """``(state dict without DiffSensei's keys, config.json dict, the removed keys)`` of the golden tiny UNet.
 
-    The split is the pack's own ``diffsensei_core.model.checkpoint.split_unet_state_dict``.
+    The split is the pack's own ``diffsensei_core.model.adapter_weights.split_unet_state_dict``.
     """
     import torch
 
@@ -206,8 +206,8 @@ def golden_unet_files(pack):
     if not (unet_dir / "pytorch_model.bin").is_file():
         skip_or_fail("golden", f"golden UNet not found in {unet_dir}: set DIFFSENSEI_GOLDEN to the golden folder")
     state_dict = torch.load(unet_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
-    plain, _sites, _dialog = checkpoint.split_unet_state_dict(state_dict, source=str(unet_dir))
+    adapter_weights = import_from_pack(pack, "diffsensei_core.model.adapter_weights")
+    plain, _sites, _dialog = adapter_weights.split_unet_state_dict(state_dict, source=str(unet_dir))
     extra = {k: v for k, v in state_dict.items() if k not in plain}
     config = json.loads((unet_dir / "config.json").read_text())
     return plain, config, extra

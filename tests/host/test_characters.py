@@ -180,7 +180,7 @@ def test_clip_features_equal_transformers(characters, encoders, release):
 
 
 def test_magi_features_equal_core_encoder(characters, encoders, release, pack):
-    encoders_core = import_from_pack(pack, "diffsensei_core.model.encoders")
+    encoders_core = import_from_pack(pack, "diffsensei_core.model.magi_encoder")
     magi = encoders_core.MagiEncoder.from_folder(release / "tiny" / "image_generator" / "magi_image_encoder")
     first, second = images()
     out = encode(characters, encoders, character_1=first, character_2=second, seed=7)

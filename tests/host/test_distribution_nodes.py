@@ -21,12 +21,12 @@ RESOLUTION = 64
 @pytest.fixture(scope="module", autouse=True)
 def distribution_folder(comfy, pack, tmp_path_factory):
     """A temporary models/prompt_distributions in front of the default, so tests never write into ComfyUI's."""
-    dist = import_from_pack(pack, "nodes.distribution")
-    dist.register_distribution_folder()
+    place = import_from_pack(pack, "nodes.host.distribution_folder")
+    place.register_distribution_folder()
     folder = str(tmp_path_factory.mktemp("prompt_distributions"))
-    comfy.folder_paths.add_model_folder_path(dist.FOLDER, folder, is_default=True)
+    comfy.folder_paths.add_model_folder_path(place.FOLDER, folder, is_default=True)
     yield folder
-    comfy.folder_paths.folder_names_and_paths[dist.FOLDER][0].remove(folder)
+    comfy.folder_paths.folder_names_and_paths[place.FOLDER][0].remove(folder)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_the_artifact_loads_bit_identically(pack, nodes, models, distribution_fo
     assert trained.info.steps == 2 and trained.info.prompts == 4 and trained.info.tokens == 2
     assert trained.info.training == core.TrainingSettings(learning_rate=0.05, samples_per_step=2, images_per_step=1,
                                                           resolution=RESOLUTION, seed=0, steps_requested=2)
-    path = dist.output_folder() + "/dss_style.safetensors"
+    path = import_from_pack(pack, "nodes.host.distribution_folder").output_folder() + "/dss_style.safetensors"
     assert path.startswith(distribution_folder)
     with torch.inference_mode(), caplog.at_level(logging.INFO, logger="diffsensei"):
         loaded, text = dist.DiffSenseiLoadPromptDistribution.execute(distribution_name="dss_style.safetensors").args

@@ -89,12 +89,12 @@ def test_loader_output(mllm, mllm_module):
 
 def test_adapted_tokens_are_the_mix(mllm_module, mllm, adapter, sockets, pack):
     core = import_from_pack(pack, "diffsensei_core.mllm")
-    encoders = import_from_pack(pack, "diffsensei_core.model.encoders")
+    slots = import_from_pack(pack, "diffsensei_core.model.character_slots")
     chars = characters(sockets)
     out = adapt(mllm_module, mllm, adapter, chars)
     assert out.adapted_tokens.shape == (1, 64, TOKEN_DIM)
     assert torch.equal(out.clip, chars.clip) and torch.equal(out.magi, chars.magi)
-    clip, magi = encoders.pad_character_features(chars.clip, chars.magi)
+    clip, magi = slots.pad_character_features(chars.clip, chars.magi)
     original = core.character_tokens(adapter.module.resampler, clip, magi)
     mllm.llm.lm_head.calls = 0
     prompt = core.build_prompt(mllm.tokenizer, "the girl smiles")
@@ -138,7 +138,7 @@ def test_the_lone_space_forces_img_as_the_reference_does(mllm_module, models_roo
     import sentencepiece
 
     core = import_from_pack(pack, "diffsensei_core.mllm")
-    encoders = import_from_pack(pack, "diffsensei_core.encoders")
+    slots = import_from_pack(pack, "diffsensei_core.model.character_slots")
     mllm = mllm_module.DiffSenseiLoadMLLM.execute("tiny_release/mllm", "fp32", "auto")[0]
     folder = models_root / "tiny_release" / "mllm" / "tokenizer"
     pieces = sentencepiece.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
@@ -164,7 +164,7 @@ def test_the_lone_space_forces_img_as_the_reference_does(mllm_module, models_roo
     newline = pieces.piece_to_id("<0x0A>")
     prompt_ids = [llm.config.bos_token_id, *pieces.encode(caption), newline, boi, *images, eoi, newline]
     original = core.character_tokens(adapter.module.resampler,
-                                     *encoders.pad_character_features(chars.clip, chars.magi))
+                                     *slots.pad_character_features(chars.clip, chars.magi))
     generated, hidden = reference_answer(llm, mllm.agent, prompt_ids, original.float(), [space, boi, *images, eoi],
                                          llm.config.eos_token_id)
     assert generated == [space, boi, *images, eoi]
@@ -220,8 +220,8 @@ def test_partial_loading_streams_layers_with_the_same_result(mllm_module, mllm, 
         mllm.llm.lm_head.calls = 0
         core = import_from_pack(pack, "diffsensei_core.mllm")
         prompt = core.build_prompt(mllm.tokenizer, "the girl smiles")
-        encoders = import_from_pack(pack, "diffsensei_core.model.encoders")
-        original = core.character_tokens(adapter.module.resampler, *encoders.pad_character_features(chars.clip,
+        slots = import_from_pack(pack, "diffsensei_core.model.character_slots")
+        original = core.character_tokens(adapter.module.resampler, *slots.pad_character_features(chars.clip,
                                                                                                    chars.magi))
         streamed = core.adapt_character_tokens(mllm.llm, mllm.agent, prompt, original, device="cpu").tokens
     finally:

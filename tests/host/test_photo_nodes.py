@@ -343,11 +343,11 @@ def test_fast_path_with_an_upscale_model_skips_the_refine(p2m, recording, pair, 
     assert calls and calls[0][-2:] == (128, 96)  # the half-size image went through ComfyUI's upscale-model node
 
 
-def test_photo_to_manga_style_conditioning_replaces_the_style_text(p2m, photo_nodes, pair):
+def test_photo_to_manga_style_conditioning_replaces_the_style_text(p2m, pack, pair):
     clip, _ = pair
     positive = p2m.encode_text(clip, "solo", 256, 192)
     style = [[torch.randn(1, 5, 64), {}]]
-    joined = photo_nodes.concat_conditioning(positive, style, "test")
+    joined = import_from_pack(pack, "nodes.host.conditioning").concat_conditioning(positive, style, "test")
     assert joined[0][0].shape == (1, 82, 64) and joined[0][1]["width"] == 192
     assert torch.equal(joined[0][0][:, :77], positive[0][0])
 

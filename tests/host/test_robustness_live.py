@@ -51,7 +51,7 @@ def demo_server(comfy_root: Path, base: Path) -> Iterator:
     build_demo_release(models / "demo")
     pack = base / "custom_nodes" / DEMO_NODES_PACK
     pack.mkdir(parents=True, exist_ok=True)
-    (pack / "__init__.py").write_text(DEMO_NODES_INIT.format(path=str(REPO / "scripts" / "demo_nodes.py")))
+    (pack / "__init__.py").write_text(DEMO_NODES_INIT.format(path=str(REPO / "headless" / "demo_nodes.py")))
     with live_server.start(comfy_root, base) as server:
         info = server.get_json("/object_info/DiffSenseiDemoConditioning")
         assert "DiffSenseiDemoConditioning" in info, f"the demo nodes did not load:\n{server.log()[-3000:]}"

@@ -241,8 +241,8 @@ def test_demo_vae_works_with_the_stock_vae_nodes(comfy):
 def test_demo_lora_keys_all_map_onto_the_tiny_unet(comfy_unet, pack):
     from comfy import lora as comfy_lora
 
-    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
-    plain, _sites, _dialog = checkpoint.split_unet_state_dict(demo_weights.random_unet(0), source="demo")
+    adapter_weights = import_from_pack(pack, "diffsensei_core.model.adapter_weights")
+    plain, _sites, _dialog = adapter_weights.split_unet_state_dict(demo_weights.random_unet(0), source="demo")
     model = comfy_unet.build_sdxl_model(plain, demo_weights.DEMO_UNET_CONFIG)
     key_map = comfy_lora.model_lora_keys_unet(model.model, {})
     lora = demo_weights.demo_lora()

@@ -55,20 +55,21 @@ def random_adapter(pack: types.ModuleType, model, *, dtype: torch.dtype = torch.
     def module(dotted: str):
         return importlib.import_module(f"{pack.__name__}.{dotted}")
 
-    checkpoint, resampler_module = module("diffsensei_core.model.checkpoint"), module("diffsensei_core.model.resampler")
+    adapter_weights = module("diffsensei_core.model.adapter_weights")
+    resampler_module = module("diffsensei_core.model.resampler")
     generator = torch.Generator().manual_seed(seed)
     sites = []
     for key, attn2 in module("nodes.host.comfy_unet").attn2_sites(model.model.diffusion_model):
         shape = attn2.to_k.weight.shape
         scale = shape[1] ** -0.5
-        sites.append(checkpoint.IPSiteWeights(key=key, name=str(key),
-                                              to_k=torch.randn(shape, generator=generator) * scale,
-                                              to_v=torch.randn(shape, generator=generator) * scale))
+        sites.append(adapter_weights.IPSiteWeights(key=key, name=str(key),
+                                                   to_k=torch.randn(shape, generator=generator) * scale,
+                                                   to_v=torch.randn(shape, generator=generator) * scale))
     resampler = resampler_module.Resampler(dim=64, depth=1, dim_head=16, heads=4, clip_dim=48, magi_dim=24,
                                            output_dim=sites[0].to_k.shape[1], ff_mult=2)
     channels = model.model.diffusion_model.input_blocks[0][0].out_channels
-    weights = checkpoint.AdapterWeights(tuple(sites), torch.randn(channels, generator=generator),
-                                        resampler.state_dict(), 16)
+    weights = adapter_weights.AdapterWeights(tuple(sites), torch.randn(channels, generator=generator),
+                                             resampler.state_dict(), 16)
     return module("nodes.host.adapter").DiffSenseiAdapter(weights, dtype=dtype, source=source)
 
 

@@ -1,16 +1,10 @@
-"""Character-image preprocessing and the Magi ViT-MAE encoder (model spec §2.3, §10 items 1–5).
+"""The Magi ViT-MAE crop encoder (model spec §2.3.3, §10 items 3–5).
 
-ComfyUI hands images over as IMAGE tensors: float (b, h, w, 3) in 0..1. This module turns them into
-what DiffSensei's character branch expects:
+:class:`MagiEncoder` wraps ``ViTMAEModel`` → CLS after the final LayerNorm, with the MAE random masking made
+reproducible (noise drawn from a caller-provided generator) or switched off. :func:`normalize_magi_keys` reads the
+released checkpoint in either transformers key layout; :func:`build_vit_mae_config` reads its config.
 
-* :func:`to_grayscale_rgb` — the demo's PIL ``convert("L").convert("RGB")``.
-* :func:`magi_preprocess` — HF ``ViTImageProcessor()`` defaults (squash to 224², mean/std 0.5).
-* :class:`MagiEncoder` — ``ViTMAEModel`` → CLS after the final LayerNorm, with the MAE random masking
-  made reproducible (noise drawn from a caller-provided generator) or switched off.
-* :func:`pad_character_features` — fill the character slots, zeroing the padded ones.
-
-Shape legend: b images, h/w pixel size, n real characters, k slots, s CLIP tokens, p patches,
-c_clip / c_magi feature widths.
+Shape legend: b images, p patches, c_magi feature width (768 for the released model).
 
 transformers is imported lazily (inside functions), so importing this module stays cheap.
 """
@@ -26,99 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputShapeError, WeightsError
-from .checkpoint import load_state_dict_file
+from .character_images import check_image_batch, magi_preprocess, size_pair, to_grayscale_rgb
 from .resampler import load_strict
+from .weights_file import load_state_dict_file
 
 if TYPE_CHECKING:
     from transformers import ViTMAEConfig, ViTMAEModel
 
 logger = logging.getLogger("diffsensei")
 
-MAGI_MEAN = 0.5
-MAGI_STD = 0.5
 MAGI_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-TRAINED_SLOTS = 4
-
-# Pillow's RGB→L is ITU-R 601-2 luma in 16-bit fixed point with round-half-up:
-# L = (R·19595 + G·38470 + B·7471 + 2^15) >> 16, the weights being 0.299/0.587/0.114 · 2^16 (sum 2^16).
-_LUMA_WEIGHTS = (19595, 38470, 7471)
-_LUMA_HALF = 1 << 15
-_LUMA_SHIFT = 16
-
-
-# --------------------------------------------------------------------------------------------------
-# image preprocessing
-
-
-def check_image_batch(images: torch.Tensor, what: str, *, allow_alpha: bool = False) -> None:
-    """Raise InputShapeError unless ``images`` is a non-empty float IMAGE batch (b, h, w, 3) (or 4 with alpha)."""
-    channels = (3, 4) if allow_alpha else (3,)
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] not in channels:
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise InputShapeError(
-            f"{what}: expected an IMAGE tensor (batch, height, width, 3) with values in 0..1; got {got}. "
-            "Connect an RGB IMAGE (drop an alpha channel or convert a mask to an image first)."
-        )
-    if not images.is_floating_point():
-        raise InputShapeError(
-            f"{what}: expected a floating-point IMAGE in 0..1; got dtype {images.dtype}. "
-            "Divide 8-bit pixel values by 255 before connecting them."
-        )
-    if images.shape[1] == 0 or images.shape[2] == 0:
-        raise InputShapeError(
-            f"{what}: the images are empty, size {tuple(images.shape[1:3])}; expected at least 1×1 pixels. "
-            "Connect a non-empty reference image."
-        )
-
-
-def to_grayscale_rgb(images: torch.Tensor) -> torch.Tensor:
-    """Grayscale, replicated to three channels, exactly like PIL ``.convert("L").convert("RGB")``.
-
-    images: (b, h, w, 3) float in 0..1 → (b, h, w, 3) of the same dtype, every channel equal.
-
-    The reference demo converts every character image this way before encoding (spec §2.1, §10.1).
-    Values are first quantised to 8-bit (round(x·255), as a saved 8-bit image would be), then mapped
-    with Pillow's fixed-point ITU-R 601-2 luma L = R·299/1000 + G·587/1000 + B·114/1000, so the
-    result is on the 1/255 grid and equals PIL for 8-bit inputs.
-    """
-    check_image_batch(images, "to_grayscale_rgb")
-    levels = (images.float().clamp(0.0, 1.0) * 255.0).round().to(torch.int32)
-    weights = torch.tensor(_LUMA_WEIGHTS, dtype=torch.int32, device=images.device)
-    luma = ((levels * weights).sum(dim=-1, keepdim=True) + _LUMA_HALF) >> _LUMA_SHIFT
-    gray = luma.to(torch.float32) / 255.0
-    return gray.expand(-1, -1, -1, 3).to(images.dtype).contiguous()
-
-
-def _pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    height, width = size
-    return int(height), int(width)
-
-
-def magi_preprocess(images: torch.Tensor, image_size: int | tuple[int, int] = 224) -> torch.Tensor:
-    """IMAGE → Magi encoder pixel values, like HF ``ViTImageProcessor()`` defaults.
-
-    images: (b, h, w, 3) float in 0..1 → (b, 3, H, W) float32 with (H, W) = ``image_size`` (the encoder
-    config's ``image_size``, 224 for the released model), values in -1..1.
-
-    Steps: squash-resize to (H, W) (no crop, aspect ratio not kept), then normalise with mean 0.5 and
-    std 0.5 per channel (not ImageNet statistics; spec §2.3.3, §10.2).
-
-    Deviation: the reference resizes an 8-bit PIL image with PIL bilinear and keeps 8-bit results; here
-    the resize is ``F.interpolate(mode="bilinear", antialias=True, align_corners=False)`` on floats, a
-    close match to PIL's bilinear filter (differences around one 8-bit level), without requantising.
-    """
-    check_image_batch(images, "magi_preprocess")
-    height, width = _pair(image_size)
-    pixels = images.float().permute(0, 3, 1, 2)
-    if pixels.shape[-2:] != (height, width):
-        pixels = F.interpolate(pixels, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return ((pixels - MAGI_MEAN) / MAGI_STD).contiguous()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,7 +174,7 @@ class MagiEncoder(nn.Module):
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return _pair(self.model.config.image_size)
+        return size_pair(self.model.config.image_size)
 
     @property
     def num_patches(self) -> int:
@@ -401,53 +315,3 @@ class MagiEncoder(nn.Module):
             images = to_grayscale_rgb(images)
         pixels = magi_preprocess(images, self.image_size)
         return self(pixels, generator=generator, masking=masking)
-
-
-# --------------------------------------------------------------------------------------------------
-# slots
-
-
-def pad_character_features(
-    clip: torch.Tensor, magi: torch.Tensor, num_slots: int = TRAINED_SLOTS
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Place n characters' features into k = max(num_slots, n) slots, padded slots zeroed.
-
-    clip: (n, s, c_clip), magi: (n, c_magi) → (1, k, s, c_clip), (1, k, c_magi).
-
-    The non-MLLM reference pipeline overwrites the features of padded slots with zeros (spec §2.3.4),
-    which makes them identical to the unconditional branch. n = 0 gives all-zero slots. n > num_slots keeps
-    every character (the reference would drop the extra ones); the model was trained with 4 slots, so
-    this is logged as outside the trained regime.
-    """
-    if not isinstance(clip, torch.Tensor) or clip.ndim != 3:
-        got = tuple(clip.shape) if isinstance(clip, torch.Tensor) else type(clip).__name__
-        raise InputShapeError(
-            f"CLIP character features: expected (characters, tokens, width), e.g. (n, 257, 1280); got {got}. "
-            "Pass one row of penultimate CLIP hidden states per character image."
-        )
-    if not isinstance(magi, torch.Tensor) or magi.ndim != 2 or magi.shape[0] != clip.shape[0]:
-        got = tuple(magi.shape) if isinstance(magi, torch.Tensor) else type(magi).__name__
-        raise InputShapeError(
-            f"Magi character features: expected ({clip.shape[0]}, width), one CLS vector per character to match "
-            f"the CLIP features {tuple(clip.shape)}; got {got}. Encode every reference image with both encoders."
-        )
-    if num_slots < 1:
-        raise InputShapeError(
-            f"num_slots: expected at least 1 character slot (the released model uses {TRAINED_SLOTS}); got "
-            f"{num_slots}. Pass num_slots={TRAINED_SLOTS}."
-        )
-    count = clip.shape[0]
-    slots = max(num_slots, count)
-    if count > num_slots:
-        logger.info(
-            "%d characters in %d slots: more than the %d slots the model was trained with, outside the trained "
-            "regime (the reference drops characters beyond the 4th)",
-            count,
-            slots,
-            num_slots,
-        )
-    clip_slots = clip.new_zeros((1, slots, *clip.shape[1:]))
-    magi_slots = magi.new_zeros((1, slots, magi.shape[1]))
-    clip_slots[0, :count] = clip
-    magi_slots[0, :count] = magi
-    return clip_slots, magi_slots
