@@ -59,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=d.scale, help="generation size per panel (about scale²)")
     parser.add_argument("--dpi", type=int, default=300, help="page resolution")
     parser.add_argument("--font", default=d.font, help="lettering font (a name from models/fonts or system fonts)")
+    parser.add_argument("--threads", type=int, help="torch threads per renderer (default: torch's own choice; with "
+                        "--ray on CPUs: 1 per worker)")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="auto|ADDRESS",
+                        help="render the panels on Ray: alone, a local Ray on 127.0.0.1 (dashboard off); 'auto' or "
+                             "host:port, an existing cluster (run it on a private network: see docs/ray.md)")
+    parser.add_argument("--workers", type=int, help="Ray workers (default: one per GPU of the cluster, else per core)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -72,7 +78,8 @@ class Core:
     def __getattr__(self, name: str):
         modules = {"grammar": "chapter.grammar", "script_json": "chapter.script_json", "planner": "chapter.planner",
                    "resume": "chapter.resume", "compose": "page.compose", "export": "page.export",
-                   "render": "lettering.render", "fonts": "lettering.fonts", "errors": "errors"}
+                   "render": "lettering.render", "fonts": "lettering.fonts", "errors": "errors",
+                   "planned": "chapter.planned"}
         return importlib.import_module(f"{self.pack.__name__}.diffsensei_core.{modules[name]}")
 
     def font_chain(self, font: str):
@@ -185,7 +192,7 @@ def _settings(ns: argparse.Namespace) -> chapter_render.RenderSettings:
         scale=min(ns.scale, demo_mode.DEMO_MAX_SIDE) if ns.demo else ns.scale, font=ns.font)
 
 
-def _setup(ns: argparse.Namespace, comfy, scratch: Path) -> types.ModuleType | None:
+def setup(ns: argparse.Namespace, comfy, scratch: Path) -> types.ModuleType | None:
     """Folders, the pack, and for --demo the demo weights, nodes and input images, as the workflow runner sets them
     up; ComfyUI's own outputs (each panel's Save Image) go to scratch, since the runner writes the output folder."""
     session = argparse.Namespace(**{**vars(ns), "output": scratch / "render", "workflow": None})
@@ -194,9 +201,35 @@ def _setup(ns: argparse.Namespace, comfy, scratch: Path) -> types.ModuleType | N
     return comfy_session.load_pack(comfy, scratch / "custom_nodes")[0]
 
 
+def _render(ns: argparse.Namespace, comfy, scratch: Path, core: Core, plan, settings, context) -> dict:
+    """The stale panels rendered in this process, or on Ray with ``--ray``; the counts."""
+    if ns.ray is not None:
+        from . import ray_chapter
+
+        ray_chapter.start(None if ns.ray == "local" else ns.ray, num_cpus=ns.workers if ns.ray == "local" else None)
+        models = ns.models or (scratch / "models" if ns.demo else None)
+        job = ray_chapter.WorkerJob(
+            comfy_root=str(comfy.root), plan_json=plan.to_json(), settings=settings.key_data(), demo=ns.demo,
+            models=str(models) if models else None, input=comfy.folder_paths.get_input_directory(),
+            threads=ns.threads or (None if comfy.mm.get_torch_device().type != "cpu" else 1))
+        workers = ns.workers or ray_chapter.default_workers()
+        return ray_chapter.render_panels(core, plan, context, ns.output, job, workers=workers)
+    if ns.threads:
+        import torch
+
+        torch.set_num_threads(ns.threads)
+
+    def make_renderer():
+        prepare = demo_mode.demo_prompt if ns.demo else None
+        return chapter_render.PanelRenderer(comfy, plan, settings, new_executor=comfy_session.new_executor,
+                                            server=comfy_session.FakeServer(), prepare=prepare)
+
+    return render_panels(core, plan, context, ns.output, make_renderer)
+
+
 def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
     """Exit status: 0 success, 1 the chapter failed (script error, a panel failed), 2 a file could not be used."""
-    pack = _setup(ns, comfy, scratch)
+    pack = setup(ns, comfy, scratch)
     if pack is None:
         return 1
     core, settings = Core(pack), _settings(ns)
@@ -214,13 +247,8 @@ def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:
     write_plan(plan, ns.output)
     log.info("%s: %d page(s), %d panel(s); output %s", script, len(plan.pages), len(plan.panels), ns.output)
 
-    def make_renderer():
-        prepare = demo_mode.demo_prompt if ns.demo else None
-        return chapter_render.PanelRenderer(comfy, plan, settings, new_executor=comfy_session.new_executor,
-                                            server=comfy_session.FakeServer(), prepare=prepare)
-
     try:
-        counts = render_panels(core, plan, context, ns.output, make_renderer)
+        counts = _render(ns, comfy, scratch, core, plan, settings, context)
     except chapter_render.RenderError as err:
         log.error("%s (the panels finished before it are kept in %s)", err, ns.output / "panels")
         return 1

@@ -21,6 +21,7 @@ DEMO_IMAGES = ("diffsensei_demo_character_1.png", "diffsensei_demo_character_2.p
 DEMO_ASSETS = REPO / "workflows" / "assets"
 DEMO_LORA = "diffsensei_demo_lora.safetensors"  # under models/loras
 DEMO_CONTROLNET = "diffsensei_demo_controlnet.safetensors"  # under models/controlnet
+DEMO_STAMP = ".diffsensei_demo_weights_complete"  # in the models folder, written last
 DEMO_MAX_STEPS = 3
 DEMO_MAX_SIDE = 128  # pixels; the long side of panels and empty latents in demo runs
 DEMO_MAX_PROMPTS = 4  # prompt-distribution training: soft prompts (K) in demo runs
@@ -177,13 +178,18 @@ def _demo_layout_size(inputs: dict, size: tuple[int, int]) -> None:
 
 
 def build_demo_models(models: Path) -> None:
-    """The tiny DiffSensei release, LoRA and ControlNet under ``models`` (diffsensei/, loras/, controlnet/)."""
+    """The tiny DiffSensei release, LoRA and ControlNet under ``models`` (diffsensei/, loras/, controlnet/); a
+    folder already built by an earlier call (e.g. the driver of a Ray run, for its workers) is left as it is."""
     from . import demo_weights
 
+    stamp = models / DEMO_STAMP
+    if stamp.is_file():
+        return
     started = time.monotonic()
     demo_weights.build_demo_release(models / "diffsensei" / DEMO_MODEL_DIR)
     demo_weights.build_demo_lora(models / "loras" / DEMO_LORA)
     demo_weights.build_demo_controlnet(models / "controlnet" / DEMO_CONTROLNET)
     (models / "prompt_distributions").mkdir(parents=True, exist_ok=True)  # trained distributions stay in scratch
+    stamp.write_text("the demo weights in this folder are complete\n", encoding="utf-8")
     log.info("built the demo weights in %.1f s (ComfyUI's ControlNet loader will log 'no match' for the tiny "
              "ControlNet and load it with its generic config)", time.monotonic() - started)

@@ -97,10 +97,12 @@ else
     [ -n "$comfy" ] || continue
     comfy_py=${comfy_py:-python3}
     name="ComfyUI $version"
-    "$comfy_py" -m pip install -q -r requirements-test.txt 2>&1 | grep -v "^WARNING: Location" || true
+    "$comfy_py" -m pip install -q -r requirements-test.txt "ray>=2.59" 2>&1 | grep -v "^WARNING: Location" || true
+    host_require=$golden,host
+    "$comfy_py" -c "import ray" 2>/dev/null && host_require=$host_require,ray
 
     echo "== host tests in $comfy ($name, $comfy_py)"
-    DIFFSENSEI_REQUIRE=$golden,host COMFYUI_PATH=$comfy \
+    DIFFSENSEI_REQUIRE=$host_require COMFYUI_PATH=$comfy \
       pytest_group "host, $name" "$logs/host-$version.log" "$comfy_py" tests/host -q
 
     echo "== browser tests in $comfy ($name, $comfy_py)"

@@ -1,8 +1,8 @@
 """Skips that cannot hide a broken setup.
 
 A test whose data or host is missing skips with one line — unless the run said that data or host is there:
-``DIFFSENSEI_REQUIRE`` (comma-separated kinds: ``golden``, ``host``, ``browser``), which ``scripts/test.sh`` sets
-for what it found. Then the same condition fails the test, naming what was expected.
+``DIFFSENSEI_REQUIRE`` (comma-separated kinds: ``golden``, ``host``, ``browser``, ``ray``), which
+``scripts/test.sh`` sets for what it found. Then the same condition fails the test, naming what was expected.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-KINDS = ("golden", "host", "browser")
+KINDS = ("golden", "host", "browser", "ray")
 
 
 def required() -> set[str]:
@@ -19,7 +19,8 @@ def required() -> set[str]:
 
 
 def skip_or_fail(kind: str, reason: str, *, module: bool = False) -> None:
-    """Skip with ``reason``, or fail when this run requires ``kind`` (a golden file, host or browser that is there)."""
+    """Skip with ``reason``, or fail when this run requires ``kind`` (golden data, a host, a browser or Ray that is
+    there)."""
     if kind not in KINDS:
         raise ValueError(f"unknown skip kind {kind!r}; expected one of {KINDS}")
     if kind in required():
