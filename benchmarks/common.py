@@ -136,17 +136,6 @@ def random_sdxl_vae(seed: int = 0):
     return comfy.sd.VAE(sd=sd)
 
 
-def random_upscaler(seed: int = 0, *, num_feat: int = 64, num_conv: int = 16):
-    """A 2× UPSCALE_MODEL as Load Upscale Model gives it: spandrel's Compact (Real-ESRGAN compact) architecture
-    with seeded random weights (the defaults are the released compact model's widths)."""
-    from spandrel import ModelLoader
-    from spandrel.architectures.Compact import Compact
-
-    torch.manual_seed(seed)
-    network = Compact(num_feat=num_feat, num_conv=num_conv, upscale=2)
-    return ModelLoader().load_from_state_dict(network.state_dict()).eval()
-
-
 def build_adapter(comfy: types.SimpleNamespace, model, dtype: torch.dtype, seed: int = 0):
     """A random DiffSensei adapter that fits ``model`` (one to_k_ip/to_v_ip per site, released token counts)."""
     return random_models.random_adapter(comfy.pack, model, dtype=dtype, seed=seed, source="benchmark")

@@ -24,6 +24,8 @@ GPU (``--gpu``): the real SDXL UNet architecture and a real-architecture SDXL VA
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from common import (
@@ -35,14 +37,13 @@ from common import (
     parser,
     print_table,
     random_sdxl_vae,
-    random_upscaler,
     setup,
     time_interleaved,
     unet_kind,
     write_json,
 )
 
-from scripts import demo_nodes, make_workflow_assets
+from scripts import demo_nodes, make_workflow_assets, random_models
 
 GOAL_GPU = 4.0
 SIMILARITY_SIDE = 32
@@ -89,7 +90,7 @@ def main() -> None:
 
     model = build_unet(comfy, kind, dtype)
     vae = random_sdxl_vae() if args.gpu else demo_nodes.DemoVAE()
-    upscaler = random_upscaler()
+    upscaler = random_models.random_upscale_model(Path(comfy.folder_paths.get_temp_directory()) / "upscale_models")
     photo = photo_tensor()
     height, width = regions.target_size(photo.shape[1], photo.shape[2], size)
     positive, negative = conditioning(width, height)

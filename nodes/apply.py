@@ -6,7 +6,7 @@ import logging
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.encoders import pad_character_features
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
@@ -122,7 +122,7 @@ def _panel_conditioning(adapter: DiffSenseiAdapter, characters: EncodedCharacter
     clip, magi = pad_character_features(characters.clip, characters.magi)
     uncond = adapter.unconditional_tokens(clip.shape[1], clip.shape[2])
     mm.load_models_gpu([adapter.patcher])
-    device, dtype = adapter.module.dialog_embedding.device, adapter.dtype
+    device, dtype = adapter.patcher.load_device, adapter.dtype
     with torch.no_grad():
         cond = resampler(clip.to(device, dtype), magi.to(device, dtype))
     if characters.adapted_tokens is not None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import comfy.model_management as mm
 import comfy.utils
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.encoders import check_image_batch, to_grayscale_rgb
 from ..diffsensei_core.errors import InputShapeError, WeightsError

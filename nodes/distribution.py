@@ -15,7 +15,7 @@ from dataclasses import replace
 import comfy.model_management as mm
 import folder_paths
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.distribution import (
     PromptDistribution,

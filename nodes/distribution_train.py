@@ -17,7 +17,7 @@ from pathlib import Path
 import comfy.model_management as mm
 import comfy.utils
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.distribution import (
     DistributionInfo,

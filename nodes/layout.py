@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.errors import LayoutError
 from ..diffsensei_core.layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP, parse_layout

@@ -9,7 +9,7 @@ import comfy.utils
 import folder_paths
 import numpy as np
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.errors import LetteringError
 from ..diffsensei_core.lettering.bubbles import SHAPES

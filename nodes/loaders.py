@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.checkpoint import load_diffsensei
 from ..diffsensei_core.errors import WeightsError

@@ -23,7 +23,7 @@ import comfy.model_patcher
 import comfy.ops
 import folder_paths
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 from torch import nn
 
 from ..diffsensei_core.encoders import pad_character_features

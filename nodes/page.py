@@ -9,7 +9,7 @@ import logging
 import comfy.model_management as mm
 import comfy.utils
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 from comfy_execution.graph_utils import ExecutionBlocker
 
 from ..diffsensei_core.errors import DiffSenseiError, LayoutError

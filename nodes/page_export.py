@@ -10,7 +10,7 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 from comfy.cli_args import args
-from comfy_api.latest import io, ui
+from comfy_api.v0_0_2 import io, ui
 
 from ..diffsensei_core.errors import DiffSenseiError
 from ..diffsensei_core.page.compose import to_pil

@@ -18,7 +18,7 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.v0_0_2 import io, ui
 
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
 from ..diffsensei_core.photo_describe import SUBJECTS, describe_photo

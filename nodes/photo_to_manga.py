@@ -20,7 +20,7 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..diffsensei_core.encoders import to_grayscale_rgb
 from ..diffsensei_core.errors import DiffSenseiError

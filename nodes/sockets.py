@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 Adapter = io.Custom("DIFFSENSEI_ADAPTER")
 Encoders = io.Custom("DIFFSENSEI_ENCODERS")

@@ -89,6 +89,9 @@ class ComfyPromptEncoder:
         self.towers, self.pooled_tower = towers(clip, where)
         self.prefix, self.suffix, self.tokens = prefix.strip(), suffix.strip(), tokens
         self.layer_idx = getattr(clip, "layer_idx", None)
+        self.device = clip.patcher.load_device
+        """Where the encoders run: the CLIP patcher's load device (with dynamic VRAM the weights themselves stay in
+        RAM until each layer casts them, so a weight's device says nothing)."""
         self.where = where
         self._ids = []
         for tower in self.towers:
@@ -106,10 +109,6 @@ class ComfyPromptEncoder:
         self.identity = EncoderIdentity(
             tuple(t.name for t in self.towers), tuple(t.width for t in self.towers), int(pooled_width),
             tuple(weights_fingerprint(t.text_model.embeddings.token_embedding.weight) for t in self.towers))
-
-    @property
-    def device(self) -> torch.device:
-        return self.towers[0].text_model.embeddings.token_embedding.weight.device
 
     def __call__(self, contexts: Sequence[torch.Tensor]) -> EncodedPrompts:
         if len(contexts) != len(self.towers):

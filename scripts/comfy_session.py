@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import logging
 import os
 import sys
@@ -45,6 +46,7 @@ __all__ = [
     "find_comfyui",
     "import_comfyui",
     "load_pack",
+    "new_executor",
     "not_found_message",
     "run_prompt",
     "set_directories",
@@ -151,6 +153,7 @@ def load_pack(comfy: types.SimpleNamespace, custom_nodes: Path, pack_dir: Path |
     else:
         folder_paths.add_model_folder_path("custom_nodes", str(custom_nodes))
 
+    _install_headless_server(comfy)
     handler = _ListHandler()
     logging.getLogger().addHandler(handler)
     try:
@@ -166,9 +169,12 @@ def load_pack(comfy: types.SimpleNamespace, custom_nodes: Path, pack_dir: Path |
 
 
 class FakeServer:
-    """The part of ComfyUI's PromptServer that ``execution.PromptExecutor`` uses.
+    """The part of ComfyUI's PromptServer that ``execution.PromptExecutor`` and the node packs use, headless.
 
-    Every message is recorded in ``messages``; ``on_message(event, data)``, when given, is called as well.
+    Every message is recorded in ``messages``; ``on_message(event, data)``, when given, is called as well. On hosts
+    with a node replacement registry (``app.node_replace_manager``, ComfyUI 0.33) the server holds the process's one,
+    as the real server does: ComfyUI's own replacements register into it at load time and prompts are rewritten by it
+    before validation.
     """
 
     def __init__(self, on_message=None):
@@ -177,6 +183,7 @@ class FakeServer:
         self.last_prompt_id = None
         self.messages: list[tuple[str, object]] = []
         self.on_message = on_message
+        self.node_replace_manager = _node_replace_manager()
 
     def send_sync(self, event, data, sid=None):
         self.messages.append((event, data))
@@ -185,6 +192,44 @@ class FakeServer:
 
     def queue_updated(self):
         pass
+
+
+def _node_replace_manager():
+    """The process's one registry (every headless server shares it, as the real server is one), or None."""
+    if "replacements" not in _state:
+        try:
+            from app.node_replace_manager import NodeReplaceManager
+        except ImportError:  # hosts before the registry (0.3.64)
+            NodeReplaceManager = None
+        _state["replacements"] = NodeReplaceManager() if NodeReplaceManager else None
+    return _state["replacements"]
+
+
+def _install_headless_server(comfy: types.SimpleNamespace) -> FakeServer:
+    """Give ``server.PromptServer.instance`` a headless stand-in when no real server runs in this process.
+
+    Packs (ComfyUI's own ``nodes_replacements`` among them) reach the server through that class attribute at load
+    time; a real ``main.py`` sets it by constructing its server, which a headless session never does.
+    """
+    import server
+
+    if getattr(server.PromptServer, "instance", None) is None:
+        server.PromptServer.instance = FakeServer()
+    comfy.server = server.PromptServer.instance
+    return comfy.server
+
+
+def new_executor(comfy: types.SimpleNamespace, server: FakeServer | None = None):
+    """A ``PromptExecutor`` with the classic cache, built the way this host's own ``main.py`` builds one.
+
+    Hosts whose executor takes ``cache_args`` (0.33: it reads ``"ram"`` and ``"ram_inactive"`` on every prompt) get
+    the values ``main.py`` passes for the classic cache (no RAM-pressure headroom); 0.3.64 takes no such argument.
+    """
+    execution = comfy.execution
+    kwargs: dict = {"cache_type": execution.CacheType.CLASSIC}
+    if "cache_args" in inspect.signature(execution.PromptExecutor.__init__).parameters:
+        kwargs["cache_args"] = {"lru": 0, "ram": 0.0, "ram_inactive": 0.0}
+    return execution.PromptExecutor(server or FakeServer(), **kwargs)
 
 
 class PromptInvalid(ValueError):
@@ -208,10 +253,13 @@ def run_prompt(comfy: types.SimpleNamespace, prompt: dict, server: FakeServer | 
     """
     execution = comfy.execution
     prompt_id = uuid.uuid4().hex
+    server = server or FakeServer()
+    if server.node_replace_manager is not None:  # as the real server does before validating a queued prompt
+        server.node_replace_manager.apply_replacements(prompt)
     ok, error, output_ids, node_errors = asyncio.run(execution.validate_prompt(prompt_id, prompt, None))
     if not ok or (strict and node_errors):
         raise PromptInvalid(error, node_errors)
-    executor = execution.PromptExecutor(server or FakeServer(), cache_type=execution.CacheType.CLASSIC)
+    executor = new_executor(comfy, server)
     extra: dict = {"client_id": client_id} if client_id else {}
     if extra_pnginfo is not None:
         extra["extra_pnginfo"] = extra_pnginfo

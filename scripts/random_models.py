@@ -70,3 +70,26 @@ def random_adapter(pack: types.ModuleType, model, *, dtype: torch.dtype = torch.
     weights = checkpoint.AdapterWeights(tuple(sites), torch.randn(channels, generator=generator),
                                         resampler.state_dict(), 16)
     return module("nodes.adapter").DiffSenseiAdapter(weights, dtype=dtype, source=source)
+
+
+def random_upscale_model(folder, *, seed: int = 0, num_feat: int = 64, num_conv: int = 16):
+    """A 2× UPSCALE_MODEL exactly as this host's Load Upscale Model returns it (on 0.33 with a ``patcher``).
+
+    The network is spandrel's Compact (Real-ESRGAN compact) with seeded random weights (the defaults are the released
+    compact model's widths). It is written to ``folder`` (registered as an ``upscale_models`` folder) and loaded by
+    ComfyUI's own loader node, so each host builds the object its own upscale node expects.
+    """
+    from pathlib import Path
+
+    import folder_paths
+    from comfy_extras.nodes_upscale_model import UpscaleModelLoader
+    from safetensors.torch import save_file
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(seed)
+    network = Compact(num_feat=num_feat, num_conv=num_conv, upscale=2)
+    name = f"diffsensei_random_compact_{num_feat}x{num_conv}_{seed}.safetensors"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(Path(folder) / name))
+    folder_paths.add_model_folder_path("upscale_models", str(folder))
+    return UpscaleModelLoader.execute(name).args[0]

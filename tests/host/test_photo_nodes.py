@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import add_models_root, import_from_pack
 
-from scripts import demo_nodes, demo_weights, make_workflow_assets
+from scripts import demo_nodes, demo_weights, make_workflow_assets, random_models
 
 DEMO_MODEL = "photo_demo/image_generator"
 
@@ -320,14 +320,10 @@ def test_photo_to_manga_output_size_and_grayscale(p2m, demo_model, pair, portrai
 
 
 @pytest.fixture
-def upscaler():
-    """A real UPSCALE_MODEL as Load Upscale Model returns it (spandrel ImageModelDescriptor): the Compact
-    (Real-ESRGAN compact) architecture at 2×, tiny and random; a forward hook records the input shapes."""
-    from spandrel import ModelLoader
-    from spandrel.architectures.Compact import Compact
-
-    torch.manual_seed(0)
-    descriptor = ModelLoader().load_from_state_dict(Compact(num_feat=8, num_conv=2, upscale=2).state_dict()).eval()
+def upscaler(tmp_path):
+    """A real UPSCALE_MODEL from this host's Load Upscale Model: the Compact (Real-ESRGAN compact) architecture at 2×,
+    tiny and random; a forward hook records the input shapes."""
+    descriptor = random_models.random_upscale_model(tmp_path, num_feat=8, num_conv=2)
     calls = []
     descriptor.model.register_forward_hook(lambda _module, args, _out: calls.append(tuple(args[0].shape)))
     return descriptor, calls

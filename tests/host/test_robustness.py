@@ -176,22 +176,25 @@ def one_site_fewer(tensors, metadata):
 # ------------------------------------------------------------------------------------------- foreign models
 
 
-def flux_like_model():
-    """A tiny Flux (transformer) MODEL: not a UNet, so Apply must refuse it by name."""
-    from comfy import model_management, model_patcher, supported_models
+class TinyDiT(torch.nn.Module):
+    """A transformer-family stand-in: a diffusion model without UNet blocks, built from plain torch layers so the
+    row never depends on another model family's constructor (those change between ComfyUI versions)."""
 
-    unet_config = {"image_model": "flux", "in_channels": 16, "out_channels": 16, "vec_in_dim": 32,
-                   "context_in_dim": 32, "hidden_size": 32, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1,
-                   "depth_single_blocks": 1, "axes_dim": [4, 6, 6], "theta": 10000, "patch_size": 2,
-                   "qkv_bias": True, "guidance_embed": False}
-    config = supported_models.Flux(unet_config)
-    config.set_inference_dtype(torch.float32, None)
-    return model_patcher.ModelPatcher(config.get_model({}), load_device=model_management.get_torch_device(),
+    def __init__(self):
+        super().__init__()
+        self.diffusion_model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16))
+
+
+def transformer_like_model():
+    """A tiny transformer MODEL (not a UNet): Apply must refuse it by name."""
+    from comfy import model_management, model_patcher
+
+    return model_patcher.ModelPatcher(TinyDiT(), load_device=model_management.get_torch_device(),
                                       offload_device=model_management.unet_offload_device())
 
 
 class ForeignModel:
-    """Test-only node: an SD1.5-shaped or a Flux-shaped MODEL with random weights."""
+    """Test-only node: an SD1.5-shaped or a transformer-shaped MODEL with random weights."""
 
     RETURN_TYPES = ("MODEL",)
     FUNCTION = "build"
@@ -199,14 +202,14 @@ class ForeignModel:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"kind": (["sd15", "flux"],)}}
+        return {"required": {"kind": (["sd15", "transformer"],)}}
 
     def build(self, kind):
         if kind == "sd15":
             from test_sampling import sd15_like_model
 
             return (sd15_like_model(),)
-        return (flux_like_model(),)
+        return (transformer_like_model(),)
 
 
 # ---------------------------------------------------------------------------------------------- the table
@@ -353,7 +356,8 @@ CASES = [
     # --- models given to Apply
     model_case("sd15_model", "sd15", r"Apply DiffSensei, input 'model'.*16 cross-attention sites but the adapter has 70"
                r".*Connect an SDXL MODEL"),
-    model_case("flux_model", "flux", r"Apply DiffSensei, input 'model': expected an SDXL UNet MODEL; got Flux.*"
+    model_case("transformer_model", "transformer", r"Apply DiffSensei, input 'model': expected an SDXL UNet MODEL; "
+               r"got TinyDiT.*"
                r"Connect DiffSensei's UNet"),
     adapter_case("adapter_for_fewer_sites", one_site_fewer, r"Apply DiffSensei, input 'model'.*70 cross-attention "
                  r"sites but the adapter has 69", node="DiffSenseiApply", live=True),
@@ -413,7 +417,7 @@ class Session:
         self.comfy = comfy
         self.root = root
         self.server = comfy_session.FakeServer()
-        self.executor = comfy.execution.PromptExecutor(self.server, cache_type=comfy.execution.CacheType.CLASSIC)
+        self.executor = comfy_session.new_executor(comfy, self.server)
         self.seed = 100
 
     def run(self, prompt: dict) -> dict:
