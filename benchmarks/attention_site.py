@@ -39,7 +39,7 @@ def main() -> None:
     comfy = setup(args)
     import comfy.ldm.modules.attention as comfy_attention
 
-    comfy_unet = pack_module(comfy, "nodes.comfy_unet")
+    comfy_unet = pack_module(comfy, "nodes.host.comfy_unet")
     kind, dtype = unet_kind(args)
     device = comfy.device
     sizes = args.sizes or (["512x512"] if args.quick else ["1024x1024", "1536x768"])

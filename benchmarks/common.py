@@ -34,7 +34,8 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
-from scripts import comfy_session, random_models  # noqa: E402
+from headless import comfy_session  # noqa: E402
+from tests.support import random_models  # noqa: E402
 
 # The real SDXL diffusers config (what the released unet/config.json says), for the loading benchmark.
 SDXL_DIFFUSERS_CONFIG = {
@@ -143,7 +144,7 @@ def build_adapter(comfy: types.SimpleNamespace, model, dtype: torch.dtype, seed:
 
 def layout_for(comfy: types.SimpleNamespace, width: int, height: int, characters: int = 2, dialogs: int = 2):
     """A typical panel: characters side by side in the lower part, dialog bubbles along the top."""
-    layout = pack_module(comfy, "diffsensei_core.layout")
+    layout = pack_module(comfy, "diffsensei_core.model.panel_layout")
     chars = [[i / characters + 0.02, 0.25, (i + 1) / characters - 0.02, 0.98] for i in range(characters)]
     talks = [[i / dialogs + 0.05, 0.02, (i + 1) / dialogs - 0.05, 0.22] for i in range(dialogs)]
     return layout.make_layout(width, height, chars, talks)
@@ -151,7 +152,7 @@ def layout_for(comfy: types.SimpleNamespace, width: int, height: int, characters
 
 def apply_diffsensei(comfy: types.SimpleNamespace, model, adapter, layout, ip_scale: float = 0.6, seed: int = 0):
     """Run the real Apply node on random character features; returns the patched clone."""
-    sockets = pack_module(comfy, "nodes.sockets")
+    sockets = pack_module(comfy, "nodes.host.sockets")
     apply = pack_module(comfy, "nodes.apply").DiffSenseiApply
     g = torch.Generator().manual_seed(seed)
     n = len(layout.characters)

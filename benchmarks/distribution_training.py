@@ -21,8 +21,8 @@ import time
 import torch
 from common import build_unet, median, pack_module, parser, print_table, setup, synchronize, write_json
 
-from scripts import demo_nodes
-from scripts.tiny_text_encoders import randomise_weights, tiny_sdxl_clip
+from headless import demo_nodes
+from headless.tiny_text_encoders import randomise_weights, tiny_sdxl_clip
 
 
 def real_size_clip(dtype: torch.dtype):

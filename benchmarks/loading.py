@@ -1,6 +1,6 @@
 """Loading: the released fp32 ``.bin`` UNet vs the converted fp16 safetensors, into a ComfyUI MODEL.
 
-Both go through the pack's real load path (``diffsensei_core.checkpoint.load_diffsensei``, then
+Both go through the pack's real load path (``diffsensei_core.model.checkpoint.load_diffsensei``, then
 ``nodes/comfy_unet.build_sdxl_model`` and the adapter, as the Load model node does), each load in a fresh child
 process. The child reports the load time, its peak RSS (VmHWM) and its peak anonymous / file-backed RSS (sampled
 every 10 ms), the RSS before loading, and the bytes of the loaded MODEL + adapter. Before every load the files are
@@ -34,9 +34,9 @@ from pathlib import Path
 import torch
 from common import REPO, SDXL_DIFFUSERS_CONFIG, median, parser, print_table, status_kb, write_json
 
-from diffsensei_core import convert
-from diffsensei_core.resampler import Resampler
-from scripts.demo_weights import unet_shapes
+from diffsensei_core.model import convert
+from diffsensei_core.model.resampler import Resampler
+from headless.demo_weights import unet_shapes
 
 GIB = 1024**3
 RELEASED_RESAMPLER = {"dim": 1280, "depth": 4, "dim_head": 64, "heads": 20, "clip_dim": 1280, "magi_dim": 768,
@@ -182,9 +182,9 @@ def child(path: Path, weight_dtype: str) -> None:
     from common import pack_module, setup
 
     comfy = setup(argparse.Namespace(gpu=False, threads=None, attention="pytorch"))
-    load = pack_module(comfy, "diffsensei_core.checkpoint").load_diffsensei
-    comfy_unet = pack_module(comfy, "nodes.comfy_unet")
-    adapter_module = pack_module(comfy, "nodes.adapter")
+    load = pack_module(comfy, "diffsensei_core.model.checkpoint").load_diffsensei
+    comfy_unet = pack_module(comfy, "nodes.host.comfy_unet")
+    adapter_module = pack_module(comfy, "nodes.host.adapter")
     loaders = pack_module(comfy, "nodes.loaders")
     dtype, fp8 = comfy_unet.weight_dtype_option(weight_dtype)
 

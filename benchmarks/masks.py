@@ -7,7 +7,7 @@ builds each (branch, grid) mask once per panel and serves it from ``PanelConditi
 Part 1 replays the attention calls of a full run: 30 steps × 70 cross-attention sites at 1024² (latent 128²: 10
 sites on the 64² grid, 60 on the 32² grid), CFG batch [uncond, cond], 2 characters in 4 slots; each call asks for
 the bias exactly as the patch does. Both builders must give identical masks (checked).
-Part 2 proves the cache in a real sampling run of the patched tiny model: ``mask_builds`` (masks actually built)
+Part 2 proves the cache in a real sampling run of the patched tiny model: the masks actually built (cache entries)
 stays at (grids × branches) however many steps run, while the patch asks for a mask in every attention call.
 
     ~/comfy/venv/bin/python benchmarks/masks.py [--quick] [--gpu]   (--gpu: masks in fp16 on CUDA)
@@ -73,9 +73,14 @@ def attention_calls(width: int, height: int, steps: int) -> list[tuple[int, int]
     return one_step * steps
 
 
+def built_masks(panel, kind: str) -> int:
+    """How many masks of ``kind`` ("bias" per branch and grid, "dialog") the panel built: its cache holds each once."""
+    return sum(1 for key in panel._cache if key[0] == kind)
+
+
 def replay(comfy, args) -> dict:
-    panel_module = pack_module(comfy, "diffsensei_core.panel")
-    layout_module = pack_module(comfy, "diffsensei_core.layout")
+    panel_module = pack_module(comfy, "diffsensei_core.model.panel_conditioning")
+    masks_module = pack_module(comfy, "diffsensei_core.model.masks")
     width, height = (512, 512) if args.quick else (1024, 1024)
     steps = 3 if args.quick else 30
     layout = layout_for(comfy, width, height)
@@ -102,12 +107,12 @@ def replay(comfy, args) -> dict:
     def per_call():
         for grid_h, grid_w in calls:
             reference_style_bias(boxes, grid_h * grid_w, height / width, num_dummy=16, per_character=16,
-                                 masked=layout_module.MASKED, dtype=dtype, device=device)
+                                 masked=masks_module.MASKED, dtype=dtype, device=device)
 
     for grid_h, grid_w in set(calls):  # both builders give the same masks
         ours = new_panel().character_bias(order, 2, grid_h, grid_w, dtype=dtype, device=device)
         theirs = reference_style_bias(boxes, grid_h * grid_w, height / width, num_dummy=16, per_character=16,
-                                      masked=layout_module.MASKED, dtype=dtype, device=device)
+                                      masked=masks_module.MASKED, dtype=dtype, device=device)
         if not torch.equal(ours, theirs):
             raise SystemExit(f"the masks differ on the {grid_h}×{grid_w} grid")
 
@@ -121,7 +126,7 @@ def replay(comfy, args) -> dict:
             synchronize()
             times[name].append(time.perf_counter() - start)
     t_ref, t_ours = median(times["per_call"]), median(times["cached"])
-    builds = panels[-1].mask_builds
+    builds = built_masks(panels[-1], "bias")
     grids = len(set(calls))
     print_table(f"Masks over a full run: {steps} steps × 70 sites = {len(calls)} attention calls at {width}×{height}, "
                 f"CFG batch, median of {repeats}",
@@ -156,11 +161,11 @@ def real_run(comfy, args) -> dict:
 
         panel.character_bias = counting  # instance attribute: the shared patch objects all see it
         sample(comfy, patched, width, height, steps=steps)
-        dialog_builds = sum(1 for key in panel._cache if key[0] == "dialog")
+        dialog_builds, character_builds = built_masks(panel, "dialog"), built_masks(panel, "bias")
         out.append({"steps": steps, "bias_requests": len(requests), "distinct_grids": len(set(requests)),
-                    "mask_builds": panel.mask_builds, "character_mask_builds": panel.mask_builds - dialog_builds,
+                    "mask_builds": character_builds + dialog_builds, "character_mask_builds": character_builds,
                     "dialog_mask_builds": dialog_builds})
-        rows.append([steps, len(requests), len(set(requests)), panel.mask_builds - dialog_builds, dialog_builds])
+        rows.append([steps, len(requests), len(set(requests)), character_builds, dialog_builds])
     print_table(f"Mask builds in a real sampling run (tiny model, {width}×{height}, CFG batch [uncond, cond])",
                 ["steps", "bias requests (attention calls)", "distinct grids", "character masks built",
                  "dialog masks built"], rows)

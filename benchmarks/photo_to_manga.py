@@ -1,7 +1,7 @@
 """Photo to manga: time of the fast path vs the quality path, and how close each output stays to the photo.
 
 Both paths run the node's own pipeline (``nodes/photo_to_manga.photo_to_manga``: ComfyUI's comfy.sample, Euler,
-CFG 7, denoise 0.65) on the stand-in photo of ``scripts/make_workflow_assets.draw_photo`` with random 77-token
+CFG 7, denoise 0.65) on the stand-in photo of ``tests/support/make_workflow_assets.draw_photo`` with random 77-token
 conditioning, interleaved in one process; the table gives median seconds, the time ratio quality / fast, and the
 similarity of each output to the photo.
 
@@ -43,7 +43,8 @@ from common import (
     write_json,
 )
 
-from scripts import demo_nodes, make_workflow_assets, random_models
+from headless import demo_nodes
+from tests.support import make_workflow_assets, random_models
 
 GOAL_GPU = 4.0
 SIMILARITY_SIDE = 32
@@ -82,7 +83,7 @@ def main() -> None:
 
     comfy_utils.PROGRESS_BAR_ENABLED = False  # the console bars would interleave with the table
     p2m = pack_module(comfy, "nodes.photo_to_manga")
-    regions = pack_module(comfy, "diffsensei_core.photo_regions")
+    regions = pack_module(comfy, "diffsensei_core.photo.regions")
     kind, dtype = unet_kind(args)
     size = args.size or (256 if args.quick else 1024 if args.gpu else 512)
     steps = args.steps or (4 if args.quick else 20 if args.gpu else 10)

@@ -14,9 +14,9 @@ from collections import Counter
 
 import torch
 
-from .checkpoint import load_diffsensei
-from .convert import convert_image_generator
 from .errors import DiffSenseiError
+from .model.checkpoint import load_diffsensei
+from .model.convert import convert_image_generator
 
 log = logging.getLogger("diffsensei")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import ComfyExtension, io
 
-from .folders import register_model_folder
+from .host.folders import register_model_folder
 
 
 class DiffSenseiExtension(ComfyExtension):
@@ -15,12 +15,12 @@ class DiffSenseiExtension(ComfyExtension):
             characters,
             distribution,
             distribution_train,
-            layout,
             lettering,
             loaders,
             mllm,
             page,
             page_export,
+            panel_layout,
             photo,
             photo_to_manga,
             sigmas,
@@ -29,7 +29,7 @@ class DiffSenseiExtension(ComfyExtension):
         return [
             *loaders.NODES,
             *characters.NODES,
-            *layout.NODES,
+            *panel_layout.NODES,
             *apply.NODES,
             *sigmas.NODES,
             *mllm.NODES,

@@ -18,10 +18,10 @@ import comfy.utils
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.encoders import check_image_batch, to_grayscale_rgb
 from ..diffsensei_core.errors import InputShapeError, WeightsError
-from . import folders
-from .encoder_loading import (
+from ..diffsensei_core.model.encoders import check_image_batch, to_grayscale_rgb
+from .host import folders
+from .host.encoder_loading import (
     MAGI_DTYPES,
     DiffSenseiEncoders,
     check_against_shipped_clip,
@@ -30,7 +30,7 @@ from .encoder_loading import (
     load_clip_vision_folder,
     load_magi,
 )
-from .sockets import Characters, EncodedCharacters, Encoders
+from .host.sockets import Characters, EncodedCharacters, Encoders
 
 log = logging.getLogger("diffsensei")
 
@@ -121,7 +121,7 @@ def _naming_model_name() -> Iterator[None]:
     except WeightsError as err:
         if str(err).startswith(LOAD_ENCODERS):
             raise
-        raise WeightsError(f"{LOAD_ENCODERS} (model_name): {err}") from None
+        raise WeightsError(f"{LOAD_ENCODERS}, input 'model_name': {err}") from None
 
 
 class DiffSenseiEncodeCharacters(io.ComfyNode):
@@ -214,7 +214,7 @@ def _collect_images(inputs: dict[str, torch.Tensor | None]) -> list[torch.Tensor
     for name, batch in inputs.items():
         if batch is None:
             continue
-        check_image_batch(batch, f"DiffSensei: Encode Characters ({name})", allow_alpha=True)
+        check_image_batch(batch, f"DiffSensei: Encode Characters, input '{name}'", allow_alpha=True)
         images.extend(image[None, ..., :3] for image in batch)
     return images
 
@@ -251,7 +251,8 @@ def encode_characters(
     expected_clip = (len(images), encoders.clip_tokens, encoders.clip_width)
     if tuple(clip.shape) != expected_clip or tuple(magi.shape) != (len(images), encoders.magi_width):
         raise InputShapeError(
-            f"DiffSensei: Encode Characters (encoders): the encoders produced CLIP features {tuple(clip.shape)} and "
+            f"DiffSensei: Encode Characters, input 'encoders': the encoders produced CLIP features "
+            f"{tuple(clip.shape)} and "
             f"Magi features {tuple(magi.shape)}; expected {expected_clip} and ({len(images)}, {encoders.magi_width}). "
             "The CLIP vision model was changed after loading; reload it with DiffSensei: Load Encoders."
         )

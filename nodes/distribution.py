@@ -28,9 +28,9 @@ from ..diffsensei_core.distribution import (
     mix,
 )
 from ..diffsensei_core.errors import DistributionError
-from .folders import register_folder
-from .sockets import PromptDistribution as PromptDistributionSocket
-from .text_embeds import ComfyPromptEncoder
+from .host.folders import register_folder
+from .host.sockets import PromptDistribution as PromptDistributionSocket
+from .host.text_embeds import ComfyPromptEncoder
 
 log = logging.getLogger("diffsensei")
 
@@ -76,7 +76,8 @@ def reencode(distribution: PromptDistribution, clip, prefix: str, suffix: str, w
         return distribution
     if not distribution.editable:
         raise DistributionError(
-            f"{where} (prefix/suffix): this distribution is a mix and keeps no soft prompts, so it cannot be "
+            f"{where}, inputs 'prefix' and 'suffix': this distribution is a mix and keeps no soft prompts, so it "
+            f"cannot be "
             "re-encoded with new text; clear prefix and suffix, or mix distributions trained with the wanted "
             "prefix/suffix")
     mm.load_models_gpu([clip.patcher])
@@ -110,7 +111,8 @@ class DiffSenseiLoadPromptDistribution(io.ComfyNode):
         path = folder_paths.get_full_path(FOLDER, distribution_name)
         if path is None:
             raise DistributionError(
-                f"DiffSensei: Load prompt distribution (distribution_name): '{distribution_name}' was not found in "
+                f"DiffSensei: Load prompt distribution, input 'distribution_name': '{distribution_name}' was not "
+                f"found in "
                 f"{folder_paths.get_folder_paths(FOLDER)}; train one or copy the file there and refresh")
         distribution = load(path)
         text = describe_training(distribution.info)
@@ -163,9 +165,10 @@ class DiffSenseiSamplePromptDistribution(io.ComfyNode):
         except DistributionError as e:
             raise DistributionError(f"{SAMPLE}, {e}") from None
         if clip is not None:
-            distribution = reencode(distribution, clip, prefix, suffix, f"{SAMPLE} (clip)")
+            distribution = reencode(distribution, clip, prefix, suffix, f"{SAMPLE}, input 'clip'")
         elif prefix.strip() or suffix.strip():
-            raise DistributionError(f"{SAMPLE} (prefix/suffix): a text edit needs the CLIP the distribution was "
+            raise DistributionError(f"{SAMPLE}, inputs 'prefix' and 'suffix': a text edit needs the CLIP the "
+                                    f"distribution was "
                                     "trained with; connect it to 'clip' or clear prefix and suffix")
         hidden, pooled = draw(distribution.gaussian, batch=batch_size, seed=seed, gamma=gamma)
         return io.NodeOutput(conditioning(hidden, pooled, width, height))
@@ -209,7 +212,7 @@ class DiffSenseiMixPromptDistributions(io.ComfyNode):
         first = chosen[0][0]
         for index, (other, _w, _g) in zip(slots[1:], chosen[1:], strict=True):  # input numbers, gaps allowed
             try:
-                check_encoders(first.info.identity, other.info.identity, where=f"{where} (distribution_{index})")
+                check_encoders(first.info.identity, other.info.identity, where=f"{where}, input 'distribution_{index}'")
             except DistributionError as e:
                 raise DistributionError(f"{e} — distribution_1 uses {first.info.identity.describe()}") from None
             if other.info.identity.fingerprints != first.info.identity.fingerprints:

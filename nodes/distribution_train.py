@@ -32,8 +32,8 @@ from ..diffsensei_core.distribution import (
 )
 from ..diffsensei_core.errors import DistributionError
 from .distribution import CATEGORY, output_folder
-from .sockets import PromptDistribution as PromptDistributionSocket
-from .text_embeds import ComfyPromptEncoder
+from .host.sockets import PromptDistribution as PromptDistributionSocket
+from .host.text_embeds import ComfyPromptEncoder
 
 log = logging.getLogger("diffsensei")
 
@@ -108,7 +108,7 @@ class UNetDenoiseLoss:
 def prepare_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """IMAGE (N, H, W, C) → (N, r, r, 3): aspect-preserving resize and centre crop to the training size."""
     if images.shape[0] < 2:
-        raise DistributionError(f"{NODE} (images): expected a batch of 2 or more reference images, got "
+        raise DistributionError(f"{NODE}, input 'images': expected a batch of 2 or more reference images, got "
                                 f"{images.shape[0]}; batch more images (e.g. with Batch Images) — 5 to 20 work best")
     if images.shape[1:3] != (resolution, resolution):
         log.warning("%s: the %d reference images (%dx%d) are resized and centre-cropped to the training size "
@@ -121,7 +121,8 @@ def prepare_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
 def _check_name(name: str) -> str:
     name = name.strip().removesuffix(".safetensors")
     if not name or not NAME_PATTERN.match(name):
-        raise DistributionError(f"{NODE} (name): expected a file name of letters, digits, spaces, '-', '_' or '.', "
+        raise DistributionError(f"{NODE}, input 'name': expected a file name of letters, digits, spaces, '-', '_' "
+                                f"or '.', "
                                 f"got {name!r}; e.g. 'my_style'")
     return name
 
@@ -183,7 +184,8 @@ class DiffSenseiTrainPromptDistribution(io.ComfyNode):
         with torch.inference_mode(False), torch.enable_grad():
             unet, text = trainable(model), clip.clone()
             text.patcher = trainable(text.patcher)
-            encoder = ComfyPromptEncoder(text, prefix=prefix, suffix=suffix, tokens=tokens_per_prompt, where=NODE)
+            encoder = ComfyPromptEncoder(text, prefix=prefix, suffix=suffix, tokens=tokens_per_prompt,
+                                         where=f"{NODE}, input 'clip'")
             rows = images_per_step * samples_per_step
             mm.load_models_gpu([unet, text.patcher],
                                memory_required=3 * unet.memory_required([rows, *latents.shape[1:]]))

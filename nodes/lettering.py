@@ -17,8 +17,8 @@ from ..diffsensei_core.lettering.fonts import DEFAULT, FONT_EXTENSIONS, FontChai
 from ..diffsensei_core.lettering.plan import parse_texts, plan_bubbles, scale_slots, slots_from_layout
 from ..diffsensei_core.lettering.render import LetterStyle, apply_tiles, render_tiles
 from ..diffsensei_core.lettering.text import WRITING, TextFitError
-from .folders import register_folder
-from .sockets import Layout, Page
+from .host.folders import register_folder
+from .host.sockets import Layout, Page
 
 log = logging.getLogger("diffsensei")
 

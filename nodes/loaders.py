@@ -10,12 +10,12 @@ import comfy.model_management as mm
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.checkpoint import load_diffsensei
 from ..diffsensei_core.errors import WeightsError
-from . import folders
-from .adapter import DiffSenseiAdapter
-from .comfy_unet import WEIGHT_DTYPE_OPTIONS, build_sdxl_model, weight_dtype_option
-from .sockets import Adapter
+from ..diffsensei_core.model.checkpoint import load_diffsensei
+from .host import folders
+from .host.adapter import DiffSenseiAdapter
+from .host.comfy_unet import WEIGHT_DTYPE_OPTIONS, build_sdxl_model, weight_dtype_option
+from .host.sockets import Adapter
 
 log = logging.getLogger("diffsensei")
 
@@ -79,7 +79,7 @@ class DiffSenseiLoadModel(io.ComfyNode):
             checkpoint = load_diffsensei(path)
         if checkpoint.unet_state_dict is None:
             raise WeightsError(
-                f"Load model, input 'model_name': {path} holds only the adapter, no UNet "
+                f"DiffSensei: Load model, input 'model_name': {path} holds only the adapter, no UNet "
                 "(diffsensei_unet_*.safetensors). Put the converted UNet next to it, or use DiffSensei: Load adapter "
                 "with your own SDXL MODEL."
             )

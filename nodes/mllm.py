@@ -26,7 +26,6 @@ import torch
 from comfy_api.v0_0_2 import io
 from torch import nn
 
-from ..diffsensei_core.encoders import pad_character_features
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError, WeightsError
 from ..diffsensei_core.mllm import (
     DEFAULT_MLLM_SCALE,
@@ -41,9 +40,10 @@ from ..diffsensei_core.mllm import (
     mix_tokens,
 )
 from ..diffsensei_core.mllm.agent import AGENT_FILE_NAMES
-from . import folders
-from .adapter import DiffSenseiAdapter
-from .sockets import Adapter, Characters, EncodedCharacters, Encoders
+from ..diffsensei_core.model.encoders import pad_character_features
+from .host import folders
+from .host.adapter import DiffSenseiAdapter
+from .host.sockets import Adapter, Characters, EncodedCharacters, Encoders
 
 log = logging.getLogger("diffsensei")
 
@@ -81,7 +81,7 @@ def resolve_mllm(choice: str) -> Path:
     if path is not None:
         return path
     raise WeightsError(
-        f"DiffSensei: Load MLLM (mllm_name): '{choice}' was not found in the diffsensei model folders "
+        f"DiffSensei: Load MLLM, input 'mllm_name': '{choice}' was not found in the diffsensei model folders "
         f"{folder_paths.get_folder_paths(folders.FOLDER)}. Put the release's mllm/ folder (llm/, tokenizer/, agent/) "
         "there and refresh the node list."
     )
@@ -170,7 +170,7 @@ class DiffSenseiMLLM:
             mm.load_models_gpu([self.llm_patcher], memory_required=inference, force_full_load=self.full_load)
         except torch.OutOfMemoryError:
             raise DiffSenseiError(
-                f"DiffSensei: MLLM Adapt Characters (mllm): out of GPU memory while loading the MLLM "
+                f"DiffSensei: MLLM Adapt Characters, input 'mllm': out of GPU memory while loading the MLLM "
                 f"({self.llm_patcher.model_size() / 2**30:.1f} GiB of weights, {self.source}). {OOM_ADVICE}"
             ) from None
 
@@ -195,7 +195,8 @@ def load_mllm(path: Path, precision: str, offload: str, *, source: str) -> DiffS
     try:
         llm = load_llm(layout.llm, dtype=dtype, quantization=quantization, device=load_device)
     except torch.OutOfMemoryError:
-        raise DiffSenseiError(f"DiffSensei: Load MLLM (precision): out of GPU memory while loading {layout.llm} in "
+        raise DiffSenseiError(f"DiffSensei: Load MLLM, input 'precision': out of GPU memory while loading "
+                              f"{layout.llm} in "
                               f"{precision}. {OOM_ADVICE}") from None
     _check_vocabulary(llm, tokenizer, layout.llm)
     if quantization is None:
@@ -217,7 +218,8 @@ def _check_vocabulary(llm, tokenizer, folder: Path) -> None:
     rows = llm.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > rows:
         raise WeightsError(
-            f"DiffSensei: Load MLLM (mllm_name): the tokenizer has {len(tokenizer)} tokens but the LLM in {folder} "
+            f"DiffSensei: Load MLLM, input 'mllm_name': the tokenizer has {len(tokenizer)} tokens but the LLM in "
+            f"{folder} "
             f"embeds only {rows}; expected the tokenizer that ships with this LLM (32330 tokens released). "
             "Re-download mllm/tokenizer and mllm/llm together."
         )
@@ -268,7 +270,7 @@ class DiffSenseiLoadMLLM(io.ComfyNode):
     def execute(cls, mllm_name: str, precision: str = "auto", offload: str = "auto") -> io.NodeOutput:
         if precision not in precision_choices():
             raise InputShapeError(
-                f"DiffSensei: Load MLLM (precision): {precision!r} is not available; expected one of "
+                f"DiffSensei: Load MLLM, input 'precision': {precision!r} is not available; expected one of "
                 f"{precision_choices()} (8-/4-bit need the bitsandbytes package)."
             )
         path = resolve_mllm(mllm_name)
@@ -277,7 +279,7 @@ class DiffSenseiLoadMLLM(io.ComfyNode):
         except WeightsError as error:
             message = str(error)
             if not message.startswith("DiffSensei:"):
-                message = f"DiffSensei: Load MLLM (mllm_name): {message}"
+                message = f"DiffSensei: Load MLLM, input 'mllm_name': {message}"
             raise WeightsError(message) from None
         return io.NodeOutput(mllm)
 
@@ -326,13 +328,14 @@ class DiffSenseiMLLMAdaptCharacters(io.ComfyNode):
         try:
             mllm_prompt = build_prompt(mllm.tokenizer, prompt, num_image_tokens=mllm.num_image_tokens)
         except InputShapeError as error:
-            raise InputShapeError(f"DiffSensei: MLLM Adapt Characters (prompt): {error}") from None
+            raise InputShapeError(f"DiffSensei: MLLM Adapt Characters, input 'prompt': {error}") from None
         mllm.load(mllm_prompt.input_ids.shape[1] + 8)
         try:
             result = adapt_character_tokens(mllm.llm, mllm.agent, mllm_prompt, original,
                                              device=mllm.llm_patcher.load_device)
         except torch.OutOfMemoryError:
-            raise DiffSenseiError(f"DiffSensei: MLLM Adapt Characters (mllm): out of GPU memory while running the "
+            raise DiffSenseiError(f"DiffSensei: MLLM Adapt Characters, input 'mllm': out of GPU memory while "
+                                  f"running the "
                                   f"MLLM. {OOM_ADVICE}") from None
         if result.tokens is None:
             return io.NodeOutput(characters)
@@ -347,21 +350,24 @@ def _slot_features(mllm: DiffSenseiMLLM, adapter: DiffSenseiAdapter, characters:
     resampler = adapter.module.resampler
     if mllm.token_dim != resampler.output_dim or mllm.num_image_tokens % resampler.num_queries:
         raise InputShapeError(
-            f"DiffSensei: MLLM Adapt Characters (adapter): the MLLM reads {mllm.num_image_tokens} tokens of width "
+            f"DiffSensei: MLLM Adapt Characters, input 'adapter': the MLLM reads {mllm.num_image_tokens} tokens of "
+            f"width "
             f"{mllm.token_dim} but the adapter's resampler makes {resampler.num_queries} tokens of width "
             f"{resampler.output_dim} per character; expected width {mllm.token_dim} and a divisor of "
             f"{mllm.num_image_tokens}. Use the MLLM and the adapter of the same DiffSensei release."
         )
     if characters.clip.shape[-1] != resampler.clip_dim or characters.magi.shape[-1] != resampler.magi_dim:
         raise InputShapeError(
-            f"DiffSensei: MLLM Adapt Characters (characters): features are {characters.clip.shape[-1]} (CLIP) and "
+            f"DiffSensei: MLLM Adapt Characters, input 'characters': features are {characters.clip.shape[-1]} "
+            f"(CLIP) and "
             f"{characters.magi.shape[-1]} (Magi) wide but the adapter's resampler expects {resampler.clip_dim} and "
             f"{resampler.magi_dim}. Encode the characters with the encoders of this DiffSensei model."
         )
     slots = mllm.num_image_tokens // resampler.num_queries
     if characters.count > slots:
         raise InputShapeError(
-            f"DiffSensei: MLLM Adapt Characters (characters): {characters.count} characters are connected but the "
+            f"DiffSensei: MLLM Adapt Characters, input 'characters': {characters.count} characters are connected "
+            f"but the "
             f"MLLM was trained with {slots} slots ({mllm.num_image_tokens} tokens); expected at most {slots}. Remove "
             "characters, or bypass this node (Apply alone takes more, outside the trained regime)."
         )

@@ -13,10 +13,17 @@ from comfy_api.v0_0_2 import io
 from comfy_execution.graph_utils import ExecutionBlocker
 
 from ..diffsensei_core.errors import DiffSenseiError, LayoutError
-from ..diffsensei_core.layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP
+from ..diffsensei_core.model.panel_layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP
 from ..diffsensei_core.page.cast import cast_indices
 from ..diffsensei_core.page.compose import FITS, compose_page, parse_colour
-from ..diffsensei_core.page.layout import DIRECTIONS, GENERATION_SCALE, MAX_PANELS, PageLayout, PagePanel, parse_page
+from ..diffsensei_core.page.page_layout import (
+    DIRECTIONS,
+    GENERATION_SCALE,
+    MAX_PANELS,
+    PageLayout,
+    PagePanel,
+    parse_page,
+)
 from ..diffsensei_core.page.presets import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_PRESET,
@@ -25,7 +32,7 @@ from ..diffsensei_core.page.presets import (
     mm_to_px,
     page_size_px,
 )
-from .sockets import Characters, EncodedCharacters, Layout, Page
+from .host.sockets import Characters, EncodedCharacters, Layout, Page
 
 log = logging.getLogger("diffsensei")
 CATEGORY = "DiffSensei/page"

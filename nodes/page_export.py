@@ -15,8 +15,8 @@ from comfy_api.v0_0_2 import io, ui
 from ..diffsensei_core.errors import DiffSenseiError
 from ..diffsensei_core.page.compose import to_pil
 from ..diffsensei_core.page.export import safe_name, write_cbz, write_pdf, write_pngs
-from ..diffsensei_core.page.layout import DIRECTIONS, PageLayout
-from .sockets import Page
+from ..diffsensei_core.page.page_layout import DIRECTIONS, PageLayout
+from .host.sockets import Page
 
 log = logging.getLogger("diffsensei")
 NAME = "DiffSensei: Export pages"

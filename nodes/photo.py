@@ -1,7 +1,7 @@
 """Photo → manga prompt nodes: "Describe photo" (zero-shot CLIP attributes, person finding) and "Manga style preset".
 
-The logic lives in ``diffsensei_core.photo_describe`` / ``photo_prompt`` / ``photo_regions`` (the data files in
-``photo_vocabulary``); here the user's CLIP pair is turned into the two encoders those modules take, and the data
+The logic lives in ``diffsensei_core.photo`` (``describe`` / ``prompt`` / ``regions``; the data files in
+``vocabulary``); here the user's CLIP pair is turned into the two encoders those modules take, and the data
 file choices are the pack's files plus the user's copies in ``models/diffsensei/photo/`` (``folders.user_files``):
 
 * image side: ``ClipVisionModel.encode_image`` → ``image_embeds`` (projected), crops resized to the model's square;
@@ -21,17 +21,17 @@ import torch
 from comfy_api.v0_0_2 import io, ui
 
 from ..diffsensei_core.errors import DiffSenseiError, InputShapeError
-from ..diffsensei_core.photo_describe import SUBJECTS, describe_photo
-from ..diffsensei_core.photo_prompt import style_for_scene
-from ..diffsensei_core.photo_regions import resize_square
-from ..diffsensei_core.photo_vocabulary import (
+from ..diffsensei_core.photo.describe import SUBJECTS, describe_photo
+from ..diffsensei_core.photo.prompt import style_for_scene
+from ..diffsensei_core.photo.regions import resize_square
+from ..diffsensei_core.photo.vocabulary import (
     DEFAULT_STYLES,
     DEFAULT_VOCABULARY,
     SCENE_CLASSES,
     load_styles,
     load_vocabulary,
 )
-from . import folders
+from .host import folders
 
 log = logging.getLogger("diffsensei")
 
@@ -76,7 +76,7 @@ def image_embed_width(clip_vision) -> int:
     projection = getattr(model, "visual_projection", None)
     if not isinstance(projection, torch.nn.Module) or getattr(clip_vision, "return_all_hidden_states", False):
         raise DiffSenseiError(
-            f"{DESCRIBE} (clip_vision): expected a CLIP vision model with its projection (image_embeds), got "
+            f"{DESCRIBE}, input 'clip_vision': expected a CLIP vision model with its projection (image_embeds), got "
             f"{type(model).__name__} without one (SigLIP, DINOv2 and projection-less files do not pair with a CLIP "
             f"text tower). Load clip_vision_g.safetensors (ViT-bigG) or a CLIP-L vision file with Load CLIP Vision."
         )
@@ -103,7 +103,8 @@ def pick_text_tower(clip, width: int) -> tuple[str, object]:
             return name, tower
     found = ", ".join(f"{n} {w}" for n, (_t, w) in towers.items()) or "no CLIP-L/CLIP-G text tower"
     raise DiffSenseiError(
-        f"{DESCRIBE} (clip, clip_vision): the CLIP vision model's image embeddings are {width} wide but the text "
+        f"{DESCRIBE}, inputs 'clip' and 'clip_vision': the CLIP vision model's image embeddings are {width} wide "
+        f"but the text "
         f"towers of the connected CLIP give {found}; a zero-shot pair needs equal widths. Use {PAIRS}."
     )
 
@@ -123,7 +124,8 @@ def make_text_encoder(clip, name: str, tower):
                     tokens = clip.tokenize(prompt)
                     if key not in tokens:
                         raise DiffSenseiError(
-                            f"{DESCRIBE} (clip): the CLIP's tokenizer gives {sorted(tokens)} tokens, expected '{key}' "
+                            f"{DESCRIBE}, input 'clip': the CLIP's tokenizer gives {sorted(tokens)} tokens, "
+                            f"expected '{key}' "
                             f"for its {name} tower. Use an SDXL checkpoint's CLIP or a CLIP-L text encoder."
                         )
                     ids.append([pair[0] for pair in tokens[key][0]])
@@ -218,10 +220,10 @@ class DiffSenseiDescribePhoto(io.ComfyNode):
                 allow_generic=False, person_mask=None) -> io.NodeOutput:
         width = image_embed_width(clip_vision)
         name, tower = pick_text_tower(clip, width)
-        vocab = load_vocabulary(resolve_data_file(vocabulary, DEFAULT_VOCABULARY, f"{DESCRIBE} (vocabulary)"))
+        vocab = load_vocabulary(resolve_data_file(vocabulary, DEFAULT_VOCABULARY, f"{DESCRIBE}, input 'vocabulary'"))
         vocab = vocab.with_overrides(threshold=threshold or None, margin=margin or None)
         if person_mask is not None and (not isinstance(person_mask, torch.Tensor) or person_mask.ndim not in (2, 3)):
-            raise InputShapeError(f"{DESCRIBE} (person_mask): expected a MASK (batch, height, width), got "
+            raise InputShapeError(f"{DESCRIBE}, input 'person_mask': expected a MASK (batch, height, width), got "
                                   f"{getattr(person_mask, 'shape', type(person_mask).__name__)}.")
         result = describe_photo(
             image, vocab,
@@ -304,10 +306,11 @@ class DiffSenseiMangaStyle(io.ComfyNode):
 
     @classmethod
     def execute(cls, scene, style_file, style_text="", variant=0, clip=None, distribution=None) -> io.NodeOutput:
-        styles = load_styles(resolve_data_file(style_file, DEFAULT_STYLES, f"{STYLE} (style_file)"))
+        styles = load_styles(resolve_data_file(style_file, DEFAULT_STYLES, f"{STYLE}, input 'style_file'"))
         scene = scene.strip()
         if scene not in SCENE_CLASSES:
-            raise DiffSenseiError(f"{STYLE} (scene): expected one of {list(SCENE_CLASSES)}, got {scene!r}; connect "
+            raise DiffSenseiError(f"{STYLE}, input 'scene': expected one of {list(SCENE_CLASSES)}, got {scene!r}; "
+                                  f"connect "
                                   "the scene output of Describe photo or type one of those names.")
         style = style_text.strip() or style_for_scene(styles, scene, variant=variant)
         conditioning = None
@@ -315,7 +318,7 @@ class DiffSenseiMangaStyle(io.ComfyNode):
             conditioning = clip.encode_from_tokens_scheduled(clip.tokenize(style))
         if distribution:
             conditioning = distribution if conditioning is None else concat_conditioning(
-                conditioning, distribution, f"{STYLE} (distribution)")
+                conditioning, distribution, f"{STYLE}, input 'distribution'")
         return io.NodeOutput(style, styles["negative"], conditioning)
 
 

@@ -22,9 +22,9 @@ import comfy.utils
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.encoders import to_grayscale_rgb
 from ..diffsensei_core.errors import DiffSenseiError
-from ..diffsensei_core.photo_regions import prepare_photo, resize_image, target_size
+from ..diffsensei_core.model.encoders import to_grayscale_rgb
+from ..diffsensei_core.photo.regions import prepare_photo, resize_image, target_size
 from .photo import concat_conditioning
 
 log = logging.getLogger("diffsensei")
@@ -160,12 +160,12 @@ class DiffSenseiPhotoToManga(io.ComfyNode):
                 scheduler, denoise, refine_denoise, grayscale=True, upscale_model=None,
                 style_conditioning=None) -> io.NodeOutput:
         if path not in PATHS:
-            raise DiffSenseiError(f"{NAME} (path): expected one of {list(PATHS)}, got {path!r}.")
-        photo = prepare_photo(image, where=f"{NAME} (image)", min_side=MIN_PHOTO_SIDE, max_side=8192).image
+            raise DiffSenseiError(f"{NAME}, input 'path': expected one of {list(PATHS)}, got {path!r}.")
+        photo = prepare_photo(image, where=f"{NAME}, input 'image'", min_side=MIN_PHOTO_SIDE, max_side=8192).image
         height, width = target_size(photo.shape[1], photo.shape[2], size)
         if style_conditioning:
             positive = concat_conditioning(encode_text(clip, prompt, height, width), style_conditioning,
-                                           f"{NAME} (style_conditioning)")
+                                           f"{NAME}, input 'style_conditioning'")
         else:
             text = ", ".join(part.strip() for part in (prompt, style) if part.strip())
             positive = encode_text(clip, text, height, width)

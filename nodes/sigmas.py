@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io
 
-from ..diffsensei_core.schedule import reference_sigmas
+from ..diffsensei_core.model.schedule import reference_sigmas
 
 
 class DiffSenseiSigmas(io.ComfyNode):

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import LetteringError
-from ..layout import PanelLayout
+from ..model.panel_layout import PanelLayout
 from ..page.cast import box_of_character
 from ..page.slots import DialogSlot
 from .bubbles import SHAPES, head_point

@@ -3,6 +3,7 @@ character tokens and rewrites them so that expressions, poses and actions follow
 
 * :mod:`.qwen_resampler`, :mod:`.agent` — the two resamplers of ``mllm/agent`` (strict loading);
 * :mod:`.folder` — checks ``mllm/`` and loads the tokenizer and transformers' ``LlamaForCausalLM``;
+* :mod:`.llama_tokenizer` — ``tokenizer.model`` read with sentencepiece, tokenized as the reference's slow tokenizer;
 * :mod:`.template` — special tokens, prompt template, 77-token caption truncation;
 * :mod:`.generation` — greedy decoding up to ``<img>``, the forced 64 image tokens, hidden-state read-out;
 * :mod:`.mixing` — character tokens for the LLM and ``mllm_scale`` mixing (conditional branch only).

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import load_state_dict_file
 from ..errors import WeightsError
+from ..model.checkpoint import load_state_dict_file
 from .qwen_resampler import RELEASED_HEADS, QwenResampler
 
 AGENT_FILE_NAMES = ("pytorch_model.bin", "model.safetensors")

@@ -3,7 +3,7 @@
 Layout as downloaded (model spec §1.1)::
 
     mllm/llm/        config.json, model.safetensors.index.json, model-000NN-of-00011.safetensors (LLaMA-2-13B shape)
-    mllm/tokenizer/  tokenizer.model (SentencePiece) or tokenizer.json, tokenizer_config.json, …
+    mllm/tokenizer/  tokenizer.model (SentencePiece), added_tokens.json, special_tokens_map.json, tokenizer_config.json
     mllm/agent/      pytorch_model.bin (the two resamplers, see agent.py)
 
 The LLM is transformers' standard ``LlamaForCausalLM`` (no xformers); its loading report is checked so that a
@@ -22,6 +22,7 @@ import torch
 
 from ..errors import WeightsError
 from .agent import find_agent_file
+from .llama_tokenizer import load_sentencepiece_tokenizer
 
 log = logging.getLogger("diffsensei")
 
@@ -96,7 +97,15 @@ def _check_llm_weights(llm: Path) -> None:
 
 
 def load_tokenizer(folder: str | os.PathLike):
-    """The tokenizer of ``mllm/tokenizer`` (offline)."""
+    """The tokenizer of ``mllm/tokenizer`` (offline).
+
+    The release's ``tokenizer.model`` is read with the ``sentencepiece`` package under the reference's tokenization
+    rules (:mod:`.llama_tokenizer`), whatever transformers version is installed; a folder with only a
+    ``tokenizer.json`` goes to transformers' ``AutoTokenizer``.
+    """
+    folder = Path(folder)
+    if (folder / "tokenizer.model").is_file():
+        return load_sentencepiece_tokenizer(folder)
     from transformers import AutoTokenizer
 
     try:
@@ -104,7 +113,8 @@ def load_tokenizer(folder: str | os.PathLike):
     except (OSError, ValueError, ImportError) as error:
         raise WeightsError(
             f"{folder}: transformers could not load the tokenizer ({str(error).splitlines()[0][:200]}). Expected the "
-            "released mllm/tokenizer (SentencePiece tokenizer.model needs the 'sentencepiece' package)."
+            "released mllm/tokenizer with its tokenizer.model (read with the 'sentencepiece' package), or a "
+            "tokenizer.json that transformers can read. Re-download mllm/tokenizer from the release."
         ) from None
 
 

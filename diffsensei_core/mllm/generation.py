@@ -8,8 +8,10 @@ mapped back by the output resampler.
 Here the free part (up to ``<img>``) is decoded greedily one token at a time with the reference's rule — a token of
 the response list whose predecessor was just emitted is forced, otherwise the logits of ``<img>``, the image tokens and
 ``</img>`` are set to 0 (not −∞) — and the forced part is fed in one forward pass over the KV cache, which gives the
-same hidden states as 64 single-token steps. Decoding stops at ``<img>``: what the reference generates after
-``</img>`` does not change the first image's features.
+same hidden states as 64 single-token steps. With the released tokenizer the response list is
+``[▁, <img>, …, </img>]``: ``<img>`` is clamped with the image tokens, and emitting the lone ``▁`` forces ``<img>``
+(wherever it comes, as in the reference). Decoding stops at ``<img>``: what the reference generates after ``</img>``
+does not change the first image's features.
 
 Deviation: if the model picks an image token or ``</img>`` before ``<img>`` (possible only when every other logit is
 negative, i.e. not with DiffSensei's trained LLM), it is taken as the start of the image; the reference would force

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputShapeError, WeightsError
-from ..resampler import load_strict
+from ..model.resampler import load_strict
 
 RELEASED_HEADS = 32
 

@@ -5,11 +5,13 @@ Prompt (model spec §6.3, no chat template, no system prompt)::
     [BOS] + encode(caption + "\\n" + "<img>" + "<img_00000>" … "<img_00063>" + "</img>" + "\\n")
 
 The input embeddings of the 64 tokens strictly between the first ``<img>`` and the first ``</img>`` are replaced by
-the input resampler's output. Ids are looked up with ``convert_tokens_to_ids`` (the reference picks element [1] of
-``encode("<img>")``, which only works for one tokenizer version), and the template is checked: exactly n image
-tokens, in order, between ``<img>`` and ``</img>``; otherwise the tokenizer is not the one the model was trained
-with and the error says so. Captions longer than the 77 LLaMA tokens used in training are truncated the way the
-training data was (first 77 tokens, decoded back to text), with a warning.
+the input resampler's output. The answer the model is made to give is ``encode("<img>…</img>")``; with the released
+tokenizer (read by :mod:`.llama_tokenizer` as the reference's slow LLaMA tokenizer reads it) that is
+``[▁, <img>, 64 image tokens, </img>]``. Ids are looked up with ``convert_tokens_to_ids`` (the reference picks
+element [1] of ``encode("<img>")``, which gives the same id with that tokenizer), and the template is checked:
+exactly n image tokens, in order, between ``<img>`` and ``</img>``; otherwise the tokenizer is not the one the model
+was trained with and the error says so. Captions longer than the 77 LLaMA tokens used in training are truncated the
+way the training data was (first 77 tokens, decoded back to text), with a warning.
 """
 
 from __future__ import annotations
@@ -86,8 +88,8 @@ def truncate_caption(tokenizer, caption: str, max_tokens: int = MAX_CAPTION_TOKE
 @dataclass(frozen=True)
 class MLLMPrompt:
     """input_ids: (1, p) prompt token ids; image_positions: (n,) indices of the image tokens inside it;
-    response: the ids the model is made to answer with (``encode("<img>…</img>")``: possibly a leading
-    whitespace token, then <img>, n image tokens, </img>); tokens: the special-token ids."""
+    response: the ids the model is made to answer with (``encode("<img>…</img>")``: the lone ``▁`` with the
+    released tokenizer, then <img>, n image tokens, </img>); tokens: the special-token ids."""
 
     input_ids: torch.Tensor
     image_positions: torch.Tensor

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import LayoutError
-from ..layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP, Box, PanelLayout, make_layout
+from ..model.panel_layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE, PANEL_SIZE_STEP, Box, PanelLayout, make_layout
 from .cast import Cast
 from .geometry import Point, rect_polygon
 from .presets import CUSTOM

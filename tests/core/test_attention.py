@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from diffsensei_core.attention import masked_character_attention, project_character_tokens, sdpa_attention
 from diffsensei_core.errors import InputShapeError
-from diffsensei_core.layout import character_attention_bias
+from diffsensei_core.model.attention import masked_character_attention, project_character_tokens, sdpa_attention
+from diffsensei_core.model.masks import character_attention_bias
 
 HEADS, HEAD_DIM, CTX, GRID_H, GRID_W = 2, 8, 12, 6, 10
 WIDTH = HEADS * HEAD_DIM
@@ -27,9 +27,11 @@ def make_inputs(seed=0, batch=2, slots=4):
 
 def run(q, k, v, tokens, to_k_ip, to_v_ip, boxes=BOXES, ip_scale=0.6, attention=sdpa_attention):
     bias = character_attention_bias(boxes, GRID_H, GRID_W).expand(q.shape[0], -1, -1)
-    char_k, char_v = project_character_tokens(tokens, to_k_ip, to_v_ip)
-    return masked_character_attention(q, k, v, char_k, char_v, bias, heads=HEADS, ip_scale=ip_scale,
-                                      attention=attention)
+
+    def characters():
+        return (*project_character_tokens(tokens, to_k_ip, to_v_ip), bias)
+
+    return masked_character_attention(q, k, v, characters, heads=HEADS, ip_scale=ip_scale, attention=attention)
 
 
 def inside(box):
@@ -41,6 +43,34 @@ def inside(box):
 def test_ip_scale_zero_is_exactly_text_attention():
     q, k, v, *rest = make_inputs()
     assert torch.equal(run(q, k, v, *rest, ip_scale=0.0), sdpa_attention(q, k, v, HEADS))
+
+
+def test_ip_scale_zero_never_builds_the_character_part():
+    q, k, v, *_ = make_inputs()
+
+    def characters():
+        raise AssertionError("the character keys, values and masks are not needed at ip_scale 0")
+
+    out = masked_character_attention(q, k, v, characters, heads=HEADS, ip_scale=0.0)
+    assert torch.equal(out, sdpa_attention(q, k, v, HEADS))
+
+
+def test_the_text_part_comes_from_the_given_text_attention():
+    """ComfyUI passes the site's previous patch (another pack's) or its kernel as the text part."""
+    q, k, v, tokens, to_k_ip, to_v_ip = make_inputs()
+    calls = []
+
+    def previous(q, k, v, heads):
+        calls.append(heads)
+        return torch.full_like(q, 0.5)
+
+    bias = character_attention_bias(BOXES, GRID_H, GRID_W).expand(q.shape[0], -1, -1)
+    char_k, char_v = project_character_tokens(tokens, to_k_ip, to_v_ip)
+    out = masked_character_attention(q, k, v, lambda: (char_k, char_v, bias), heads=HEADS, ip_scale=0.6,
+                                     text_attention=previous)
+    expected = 0.5 + 0.6 * sdpa_attention(q, char_k, char_v, HEADS, mask=bias)
+    assert calls == [HEADS]
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
 
 
 def test_characters_change_the_output():
@@ -112,7 +142,8 @@ def test_bias_shape_is_checked():
     q, k, v, tokens, to_k_ip, to_v_ip = make_inputs()
     char_k, char_v = project_character_tokens(tokens, to_k_ip, to_v_ip)
     with pytest.raises(InputShapeError, match="token grid"):
-        masked_character_attention(q, k, v, char_k, char_v, torch.zeros(2, 5, 80), heads=HEADS, ip_scale=1.0)
+        masked_character_attention(q, k, v, lambda: (char_k, char_v, torch.zeros(2, 5, 80)), heads=HEADS,
+                                   ip_scale=1.0)
 
 
 def test_token_width_is_checked():

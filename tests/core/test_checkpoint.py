@@ -11,7 +11,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from diffsensei_core.__main__ import main
-from diffsensei_core.checkpoint import (
+from diffsensei_core.errors import WeightsError
+from diffsensei_core.model.checkpoint import (
     UNET_FILE_NAMES,
     AdapterWeights,
     find_image_generator,
@@ -22,8 +23,8 @@ from diffsensei_core.checkpoint import (
     runtime_key,
     split_unet_state_dict,
 )
-from diffsensei_core.convert import convert_image_generator
-from diffsensei_core.errors import WeightsError
+from diffsensei_core.model.convert import convert_image_generator
+from tests.support.skips import skip_or_fail
 
 from .tiny_release import DIM_HEAD, GOLDEN, write_tiny_release
 
@@ -68,7 +69,7 @@ def assert_same_adapter(adapter, rel, *, exact=True):
 
 def test_golden_release_loads():
     if not (GOLDEN / "unet").is_dir():
-        pytest.skip(f"golden tiny model not found at {GOLDEN}")
+        skip_or_fail("golden", f"golden tiny model not found at {GOLDEN}")
     checkpoint = load_image_generator(GOLDEN, resampler_dim_head=16)
     adapter = checkpoint.adapter
     keys = [site.key for site in adapter.sites]
@@ -84,7 +85,7 @@ def test_golden_release_loads():
 
 def test_sdxl_site_names_map_to_comfyui_runtime_keys():
     if not KEYS_FILE.is_file():
-        pytest.skip(f"key list not found at {KEYS_FILE}")
+        skip_or_fail("golden", f"key list not found at {KEYS_FILE}")
     names = [line.split("\t")[0] for line in KEYS_FILE.read_text().splitlines() if "to_" in line]
     state_dict = {name: torch.zeros(2, 3) for name in names} | {EXTRA: torch.zeros(4), "conv_in.weight": torch.ones(1)}
     unet_sd, sites, dialog = split_unet_state_dict(state_dict)

@@ -13,14 +13,14 @@ import torch
 from safetensors.torch import save_file
 from transformers import ViTMAEConfig, ViTMAEForPreTraining, ViTMAEModel
 
-from diffsensei_core.encoders import (
+from diffsensei_core.errors import InputShapeError, WeightsError
+from diffsensei_core.model.encoders import (
     MagiEncoder,
     magi_preprocess,
     normalize_magi_keys,
     pad_character_features,
     to_grayscale_rgb,
 )
-from diffsensei_core.errors import InputShapeError, WeightsError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -422,6 +422,6 @@ def test_pad_keeps_dtype_and_rejects_mismatch():
 
 
 def test_import_does_not_load_transformers():
-    code = "import sys, diffsensei_core.encoders; print('transformers' in sys.modules)"
+    code = "import sys, diffsensei_core.model.encoders; print('transformers' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

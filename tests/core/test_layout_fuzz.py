@@ -8,14 +8,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from diffsensei_core.errors import DiffSenseiError
-from diffsensei_core.layout import (
-    MASKED,
-    PanelLayout,
-    character_attention_bias,
-    dialog_region,
-    make_layout,
-    parse_layout,
-)
+from diffsensei_core.model.masks import MASKED, character_attention_bias, dialog_region
+from diffsensei_core.model.panel_layout import PanelLayout, make_layout, parse_layout
 
 from .fuzz import fuzz_settings
 

@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from diffsensei_core.errors import LetteringError
-from diffsensei_core.layout import make_layout
 from diffsensei_core.lettering.bubbles import head_point
 from diffsensei_core.lettering.plan import TextLine, parse_texts, plan_bubbles, scale_slots, slots_from_layout
+from diffsensei_core.model.panel_layout import make_layout
 from diffsensei_core.page.slots import DialogSlot
 
 

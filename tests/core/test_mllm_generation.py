@@ -6,7 +6,6 @@ anything); the hidden states still come from the real transformer.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import pytest
@@ -88,14 +87,26 @@ def test_image_token_logits_are_set_to_zero_not_minus_infinity(tokenizer, llm, a
     assert result.generated_ids[0] == prompt.tokens.boi and result.tokens is not None
 
 
-def test_a_bare_leading_token_forces_img(tokenizer, llm, agent, characters):
-    """The reference tokenizer encodes '<img>…' as [▁, <img>, …]: emitting ▁ forces <img> next."""
+class FixedLogits(torch.nn.Module):
+    """The same logits at every step: ``default`` everywhere, ``chosen`` {token id: logit} on top."""
+
+    def __init__(self, vocab: int, chosen: dict[int, float], default: float = -1.0):
+        super().__init__()
+        self.logits = torch.full((vocab,), default)
+        self.logits[list(chosen)] = torch.tensor(list(chosen.values()))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(*hidden.shape[:-1], -1).to(hidden.dtype)
+
+
+def test_the_lone_space_forces_img_and_img_itself_is_clamped(tokenizer, llm, agent, characters):
+    """The released tokenizer encodes '<img>…' as [▁, <img>, …] (as transformers 4.4x's slow tokenizer did): before
+    the answer reaches ▁, <img> is clamped to 0 like the image tokens, and emitting ▁ forces <img> next."""
     prompt = build_prompt(tokenizer, "a boy")
-    space = word_ids(tokenizer, "a")[0]
-    prompt = dataclasses.replace(prompt, response=(space, *prompt.response))
-    llm.lm_head = ScriptedHead(len(tokenizer), [space], default=tokenizer.eos_token_id)
+    space, ids = tokenizer.convert_tokens_to_ids("▁"), prompt.tokens
+    assert prompt.response == (space, ids.boi, *ids.images, ids.eoi)
+    llm.lm_head = FixedLogits(len(tokenizer), {ids.boi: 5.0, space: 1.0, tokenizer.eos_token_id: 0.5})
     result = adapt_character_tokens(llm, agent, prompt, characters, device="cpu")
-    ids = prompt.tokens
     assert result.generated_ids == (space, ids.boi, *ids.images, ids.eoi)
     with torch.no_grad():
         expected = slow_reference(llm, agent, prompt, characters, [space, ids.boi, *ids.images])

@@ -47,7 +47,7 @@ def test_missing_subfolder_is_named(release, tmp_path, sub):
     ("path", "match"),
     [
         ("llm/config.json", r"llm/config\.json is missing"),
-        ("tokenizer/tokenizer.json", r"no tokenizer in .*tokenizer\.model or tokenizer\.json"),
+        ("tokenizer/tokenizer.model", r"no tokenizer in .*tokenizer\.model or tokenizer\.json"),
         ("agent/pytorch_model.bin", r"agent/pytorch_model\.bin"),
         ("llm/model.safetensors.index.json", r"no LLM weights"),
     ],

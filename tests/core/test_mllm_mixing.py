@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diffsensei_core.encoders import pad_character_features
 from diffsensei_core.errors import InputShapeError
 from diffsensei_core.mllm.mixing import DEFAULT_MLLM_SCALE, character_tokens, mix_tokens
-from diffsensei_core.resampler import Resampler
+from diffsensei_core.model.encoders import pad_character_features
+from diffsensei_core.model.resampler import Resampler
 
 
 def test_default_scale_is_the_reference_one():

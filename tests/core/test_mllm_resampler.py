@@ -11,6 +11,7 @@ import torch
 from diffsensei_core.errors import InputShapeError, WeightsError
 from diffsensei_core.mllm.agent import AgentResamplers, load_agent
 from diffsensei_core.mllm.qwen_resampler import QwenResampler, sincos_grid_embedding
+from tests.support.skips import skip_or_fail
 
 from .test_mllm_tiny import AGENT_HEADS, tiny_agent_state_dict
 
@@ -19,7 +20,7 @@ KEYS_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "design" / "
 
 def released_shapes() -> dict[str, tuple[int, ...]]:
     if not KEYS_FILE.is_file():
-        pytest.skip(f"{KEYS_FILE} not found")
+        skip_or_fail("golden", f"{KEYS_FILE} not found")
     shapes = {}
     for line in KEYS_FILE.read_text().splitlines():
         name, shape = line.split("\t")

@@ -32,14 +32,16 @@ def test_template_and_positions(tokenizer):
     caption = tokenizer.encode("the girl smiles", add_special_tokens=False)
     assert ids[0] == tokenizer.bos_token_id
     assert ids[1:1 + len(caption)] == caption
-    assert tokens[1 + len(caption)] == "\n"
+    assert tokens[1 + len(caption)] == "<0x0A>"  # "\n", byte-encoded as in LLaMA
     start = 2 + len(caption)
     assert tokens[start] == BOI
     assert prompt.image_positions.tolist() == list(range(start + 1, start + 65))
     assert [tokens[i] for i in prompt.image_positions] == [IMAGE_TOKEN.format(i) for i in range(64)]
     assert tokens[start + 65] == EOI
-    assert tokens[start + 66:] == ["\n"]
-    assert prompt.response == (prompt.tokens.boi, *prompt.tokens.images, prompt.tokens.eoi)
+    assert tokens[start + 66:] == ["<0x0A>"]
+    # the answer the model is made to give starts with a lone ▁, as the reference tokenizer encodes it
+    space = tokenizer.convert_tokens_to_ids("▁")
+    assert prompt.response == (space, prompt.tokens.boi, *prompt.tokens.images, prompt.tokens.eoi)
 
 
 def test_ids_come_from_convert_tokens_to_ids(tokenizer):
@@ -51,12 +53,11 @@ def test_ids_come_from_convert_tokens_to_ids(tokenizer):
 
 def test_tokenizer_without_special_tokens_is_named():
     with pytest.raises(WeightsError, match=r"no special token '<img>'.*mllm/tokenizer"):
-        build_prompt(tiny_tokenizer(with_image_tokens=False), "a boy")
+        build_prompt(tiny_tokenizer(image_tokens=None), "a boy")
 
 
 def test_tokenizer_with_too_few_image_tokens():
-    tokenizer = tiny_tokenizer(with_image_tokens=False)
-    tokenizer.add_tokens([BOI, EOI, *(IMAGE_TOKEN.format(i) for i in range(10))], special_tokens=True)
+    tokenizer = tiny_tokenizer(image_tokens=10)
     with pytest.raises(WeightsError, match="'<img_00010>'"):
         build_prompt(tokenizer, "a boy")
 

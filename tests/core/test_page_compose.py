@@ -7,7 +7,7 @@ import torch
 
 from diffsensei_core.errors import InputShapeError
 from diffsensei_core.page.compose import compose_page, parse_colour, place, to_pil
-from diffsensei_core.page.layout import build_page
+from diffsensei_core.page.page_layout import build_page
 from diffsensei_core.page.presets import CUSTOM
 
 PAGE = dict(width=400, height=600, dpi=72, margin=20, gutter=10, border=0)

@@ -9,10 +9,10 @@ import math
 import pytest
 
 from diffsensei_core.errors import LayoutError
-from diffsensei_core.layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE
+from diffsensei_core.model.panel_layout import MAX_PANEL_SIZE, MIN_PANEL_SIZE
 from diffsensei_core.page.cast import box_of_character, cast_indices
 from diffsensei_core.page.geometry import overlap_area, reading_order
-from diffsensei_core.page.layout import build_page, generation_size, parse_page
+from diffsensei_core.page.page_layout import build_page, generation_size, parse_page
 from diffsensei_core.page.presets import CUSTOM, PAGE_SIZES, PRESETS, page_size_px
 from diffsensei_core.page.slots import DialogSlot
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from diffsensei_core.errors import DiffSenseiError
-from diffsensei_core.photo_describe import describe_photo
-from diffsensei_core.photo_regions import Box
-from diffsensei_core.photo_vocabulary import load_vocabulary
+from diffsensei_core.photo.describe import describe_photo
+from diffsensei_core.photo.regions import Box
+from diffsensei_core.photo.vocabulary import load_vocabulary
 
 VOCAB = load_vocabulary()
 AXES = {("__person__", "person"): 0, ("__person__", "background"): 1}

@@ -8,16 +8,17 @@ import logging
 import pytest
 import torch
 
-from diffsensei_core import photo_prompt, photo_vocabulary
 from diffsensei_core.errors import DiffSenseiError, InputShapeError
-from diffsensei_core.photo_prompt import (
+from diffsensei_core.photo import prompt as photo_prompt
+from diffsensei_core.photo import vocabulary as photo_vocabulary
+from diffsensei_core.photo.prompt import (
     attribute_scores,
     describe,
     final_prompt,
     generic_description,
     style_for_scene,
 )
-from diffsensei_core.photo_vocabulary import (
+from diffsensei_core.photo.vocabulary import (
     DEFAULT_STYLES,
     DEFAULT_VOCABULARY,
     SCENE_CLASSES,
@@ -49,7 +50,7 @@ def kept_names(description) -> dict[str, str]:
 
 
 def test_shipped_files_load_and_live_in_the_package():
-    assert DEFAULT_VOCABULARY.parent.name == "data" and DEFAULT_VOCABULARY.parent.parent.name == "diffsensei_core"
+    assert DEFAULT_VOCABULARY.parent.parts[-3:] == ("diffsensei_core", "photo", "data")
     names = [a.name for a in VOCAB.attributes]
     assert names == [
         "people_count",

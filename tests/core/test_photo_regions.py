@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from diffsensei_core.errors import InputShapeError
-from diffsensei_core.photo_regions import (
+from diffsensei_core.photo.regions import (
     MAX_SIDE,
     MIN_SIDE,
     Box,

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from diffsensei_core.errors import InputShapeError, WeightsError
-from diffsensei_core.resampler import Resampler
+from diffsensei_core.model.resampler import Resampler
+from tests.support.skips import skip_or_fail
 
-from .golden import CASES, RESAMPLER_DIM_HEAD, golden_resampler_state_dict, load_golden
+from .golden import CASES, RESAMPLER_DIM_HEAD, TOKENS_ATOL, golden_resampler_state_dict, load_golden
 
 KEYS_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "design" / "keys" / "resampler_keys.txt"
 
@@ -23,8 +24,8 @@ def test_tokens_match_the_official_implementation(resampler, case):
     golden = load_golden(case)
     with torch.no_grad():
         cond = resampler(golden["clip"], golden["magi"])
-    torch.testing.assert_close(cond, golden["cond_tokens"], atol=1e-6, rtol=0)
-    torch.testing.assert_close(resampler.unconditional_tokens(4), golden["uncond_tokens"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(cond, golden["cond_tokens"], atol=TOKENS_ATOL, rtol=0)
+    torch.testing.assert_close(resampler.unconditional_tokens(4), golden["uncond_tokens"], atol=TOKENS_ATOL, rtol=0)
 
 
 def test_dummy_tokens_come_first(resampler):
@@ -36,7 +37,7 @@ def test_dummy_tokens_come_first(resampler):
 
 def test_released_key_names_and_shapes():
     if not KEYS_FILE.is_file():
-        pytest.skip(f"{KEYS_FILE} not found")
+        skip_or_fail("golden", f"{KEYS_FILE} not found")
     expected = {}
     for line in KEYS_FILE.read_text().splitlines():
         name, shape = line.split("\t")

@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from diffsensei_core.checkpoint import (
+from diffsensei_core.errors import DiffSenseiError, LayoutError, WeightsError
+from diffsensei_core.model.checkpoint import (
     load_adapter_file,
     load_image_generator,
     load_state_dict_file,
 )
-from diffsensei_core.convert import convert_image_generator
-from diffsensei_core.errors import DiffSenseiError, LayoutError, WeightsError
-from diffsensei_core.layout import parse_layout
+from diffsensei_core.model.convert import convert_image_generator
+from diffsensei_core.model.panel_layout import parse_layout
 
 from .fuzz import fuzz_settings
 from .tiny_release import DIM_HEAD, write_tiny_release

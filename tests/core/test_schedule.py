@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from diffsensei_core.errors import InputShapeError
-from diffsensei_core.schedule import leading_timesteps, reference_sigmas
+from diffsensei_core.model.schedule import leading_timesteps, reference_sigmas
 
 SPEC_30 = [11.4769, 9.5436, 8.0043, 6.7684, 5.7678, 4.9510, 4.2790, 3.7216, 3.2556, 2.8629, 2.5295, 2.2441,
            1.9980, 1.7841, 1.5968, 1.4316, 1.2846, 1.1530, 1.0342, 0.9261, 0.8270, 0.7353, 0.6499, 0.5693,

@@ -1,7 +1,7 @@
 """Write a tiny DiffSensei model in the released ``image_generator/`` layout, with random weights.
 
 The UNet has the demo/golden tiny model's key names and shapes (SDXL block layout, 70 ip sites, context
-width 64, from ``scripts/demo_weights.py``) with fresh random values; the resampler is a small random
+width 64, from ``headless/demo_weights.py``) with fresh random values; the resampler is a small random
 :class:`Resampler` (dim_head 16); the Magi encoder is a tiny random ``ViTMAEModel``.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from scripts.demo_weights import DEMO_UNET_CONFIG, random_resampler, random_unet, save_weights, write_tiny_magi
+from headless.demo_weights import DEMO_UNET_CONFIG, random_resampler, random_unet, save_weights, write_tiny_magi
 
 from .golden import GOLDEN_DIR
 

@@ -21,31 +21,22 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import types
 from pathlib import Path
 
 import pytest
 
-from scripts import comfy_session
+# This repository's `tests` package is imported before ComfyUI's root goes first on sys.path: ComfyUI has a `tests`
+# package of its own that would hide tests.support afterwards.
+import tests.support  # noqa: F401
+from headless import comfy_session
+from tests.support import live_server  # noqa: F401 (the host tests take it from here)
+from tests.support.skips import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_NAME = comfy_session.PACK_NAME
 GOLDEN_DIR = Path(os.environ.get("DIFFSENSEI_GOLDEN", REPO.parent / "shared" / "golden"))
 
-
-def _load_live_server():
-    # By path: in-process ComfyUI puts its own `tests` package first on sys.path, hiding this repo's.
-    name = "diffsensei_live_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "live_server.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-live_server = _load_live_server()
-"""tests/live_server.py: a real ComfyUI server on 127.0.0.1 (shared with the browser tests)."""
 
 _bootstrap: dict = {}
 
@@ -63,7 +54,7 @@ def _bootstrap_comfyui() -> str | None:
 
 class _SkippedModule(pytest.Module):
     def collect(self):
-        pytest.skip(_bootstrap["reason"])
+        skip_or_fail("host", _bootstrap["reason"])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -103,7 +94,7 @@ def pack(comfy):
 
 
 def import_from_pack(pack_module: types.ModuleType, dotted: str) -> types.ModuleType:
-    """Import a submodule of the loaded pack, e.g. ``import_from_pack(pack, "nodes.comfy_unet")``.
+    """Import a submodule of the loaded pack, e.g. ``import_from_pack(pack, "nodes.host.comfy_unet")``.
 
     The pack cannot be imported by its folder name (dashes) and its ``nodes`` package would clash with
     ComfyUI's ``nodes`` module, so submodules are always reached through the loaded package.
@@ -143,14 +134,14 @@ def source_node(return_types: tuple[str, ...], produce) -> type:
 
 def add_models_root(comfy, pack_module: types.ModuleType, root: Path) -> None:
     """Make ``root`` one more models/diffsensei folder (as an extra_model_paths.yaml entry would)."""
-    folders = import_from_pack(pack_module, "nodes.folders")
+    folders = import_from_pack(pack_module, "nodes.host.folders")
     folders.register_model_folder()
     comfy.folder_paths.add_model_folder_path(folders.FOLDER, str(root))
 
 
 @pytest.fixture(scope="session")
 def comfy_unet(pack):
-    return import_from_pack(pack, "nodes.comfy_unet")
+    return import_from_pack(pack, "nodes.host.comfy_unet")
 
 
 @pytest.fixture
@@ -180,7 +171,7 @@ def golden():
     """The golden tensors, keys ``<case>.<name>`` (see the golden README)."""
     path = GOLDEN_DIR / "golden.safetensors"
     if not path.is_file():
-        pytest.skip(f"golden data not found at {path}: set DIFFSENSEI_GOLDEN to the golden folder")
+        skip_or_fail("golden", f"golden data not found at {path}: set DIFFSENSEI_GOLDEN to the golden folder")
     from safetensors.torch import load_file
 
     return load_file(str(path))
@@ -192,7 +183,7 @@ def golden_release(comfy, pack, tmp_path_factory) -> str:
     model_name choice."""
     source = GOLDEN_DIR / "image_generator"
     if not source.is_dir():
-        pytest.skip(f"golden release not found in {source}: set DIFFSENSEI_GOLDEN to the golden folder")
+        skip_or_fail("golden", f"golden release not found in {source}: set DIFFSENSEI_GOLDEN to the golden folder")
     root = tmp_path_factory.mktemp("models") / "diffsensei"
     target = root / "golden" / "image_generator"
     shutil.copytree(source, target)
@@ -205,15 +196,15 @@ def golden_release(comfy, pack, tmp_path_factory) -> str:
 def golden_unet_files(pack):
     """``(state dict without DiffSensei's keys, config.json dict, the removed keys)`` of the golden tiny UNet.
 
-    The split is the pack's own ``diffsensei_core.checkpoint.split_unet_state_dict``.
+    The split is the pack's own ``diffsensei_core.model.checkpoint.split_unet_state_dict``.
     """
     import torch
 
     unet_dir = GOLDEN_DIR / "image_generator" / "unet"
     if not (unet_dir / "pytorch_model.bin").is_file():
-        pytest.skip(f"golden UNet not found in {unet_dir}: set DIFFSENSEI_GOLDEN to the golden folder")
+        skip_or_fail("golden", f"golden UNet not found in {unet_dir}: set DIFFSENSEI_GOLDEN to the golden folder")
     state_dict = torch.load(unet_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
     plain, _sites, _dialog = checkpoint.split_unet_state_dict(state_dict, source=str(unet_dir))
     extra = {k: v for k, v in state_dict.items() if k not in plain}
     config = json.loads((unet_dir / "config.json").read_text())
@@ -235,6 +226,6 @@ def tiny_sdxl(comfy):
 
     Same 70 attn2 sites and patch keys as SDXL; model_channels 32, 8-channel heads, context 2048, adm 2816.
     """
-    from scripts import random_models
+    from tests.support import random_models
 
     return random_models.random_sdxl_model(**random_models.TINY)

@@ -15,7 +15,7 @@ import comfy.ops
 import torch
 from torch import nn
 
-from scripts import random_models
+from tests.support import random_models
 
 ops = comfy.ops.disable_weight_init  # what ComfyUI's UNet layers use: the Train node's weight wrappers apply
 

@@ -10,7 +10,7 @@ import torch
 from conftest import GOLDEN_DIR, import_from_pack
 from unet_calls import case, unet_eps
 
-from scripts import random_models
+from tests.support import random_models
 
 CASES = ("two_chars", "four_chars_wide", "no_chars")
 UNCOND, COND = 1, 0
@@ -18,12 +18,13 @@ UNCOND, COND = 1, 0
 
 @pytest.fixture(scope="session")
 def core(pack):
-    return {name: import_from_pack(pack, f"diffsensei_core.{name}") for name in ("checkpoint", "layout", "errors")}
+    modules = {"checkpoint": "model.checkpoint", "layout": "model.panel_layout", "errors": "errors"}
+    return {name: import_from_pack(pack, f"diffsensei_core.{module}") for name, module in modules.items()}
 
 
 @pytest.fixture(scope="session")
 def golden_adapter(pack, core, golden_model):
-    adapter_module = import_from_pack(pack, "nodes.adapter")
+    adapter_module = import_from_pack(pack, "nodes.host.adapter")
     checkpoint = core["checkpoint"].load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16)
     return adapter_module.DiffSenseiAdapter(checkpoint.adapter, dtype=torch.float32, source="golden",
                                             unet=golden_model.model)
@@ -36,7 +37,7 @@ def apply_node(pack):
 
 @pytest.fixture(scope="session")
 def sockets(pack):
-    return import_from_pack(pack, "nodes.sockets")
+    return import_from_pack(pack, "nodes.host.sockets")
 
 
 def golden_inputs(core, sockets, data):
@@ -54,8 +55,8 @@ def patched_options(patched, cond_or_uncond):
     return options
 
 
-def apply(apply_node, model, adapter, characters, layout, ip_scale):
-    return apply_node.execute(model, adapter, characters, layout, ip_scale)[0]
+def apply(apply_node, model, adapter, characters, layout, ip_scale, token_grid="true grid"):
+    return apply_node.execute(model, adapter, characters, layout, ip_scale, token_grid)[0]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -158,9 +159,9 @@ def test_patches_move_and_report_their_models(golden, golden_model, golden_adapt
 
     # an offload to another device drops the caches built on this one (as after sampling on a GPU) …
     patch = patched.model_options["transformer_options"]["patches_replace"]["attn2"][golden_adapter.site_keys[0]]
-    assert patch._projected and patch.panel._cache
+    assert patch.memo._items and patch.panel._cache
     patched.model_patches_to(torch.device("meta"))
-    assert not patch._projected and not patch._rows and not patch.panel._cache
+    assert not patch.memo._items and not patch.panel._cache
     # … and they are rebuilt, with the same result, when the model comes back
     patched.model_patches_to(torch.device("cpu"))
     torch.testing.assert_close(unet_eps(patched, data, patched_options(patched, [UNCOND, COND])), eps, atol=0, rtol=0)
@@ -191,33 +192,64 @@ def test_weight_patches_compose_in_either_order(golden, golden_model, golden_ada
     assert (lora_then_apply - data["eps"]).abs().max() > 1e-4, "the weight patch took effect"
 
 
-def test_odd_non_square_panel_on_the_sdxl_layout(pack, tiny_sdxl, apply_node, core, sockets):
-    adapter = random_models.random_adapter(pack, tiny_sdxl, source="tiny")
-    layout = core["layout"].make_layout(480, 136, [[0.0, 0.0, 0.5, 1.0]], [[0.6, 0.0, 1.0, 0.3]])
-    characters = sockets.EncodedCharacters(clip=torch.randn(1, 257, 48), magi=torch.randn(1, 24))
-    patched = apply(apply_node, tiny_sdxl, adapter, characters, layout, 0.6)
-    seen = []
+def test_ip_scale_zero_without_dialogs_is_exactly_the_plain_model(golden, golden_model, golden_adapter, apply_node,
+                                                                  core, sockets):
+    """The patch's text part is ComfyUI's own attention call: at ip_scale 0 nothing else is added, bit for bit."""
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    no_dialogs = core["layout"].make_layout(layout.width, layout.height, list(layout.characters))
+    patched = apply(apply_node, golden_model, golden_adapter, characters, no_dialogs, 0.0)
+    assert len(patched.model_options["transformer_options"]["patches_replace"]["attn2"]) == 70
+    plain = unet_eps(golden_model, data, patched_options(golden_model, [UNCOND, COND]))
+    assert torch.equal(unet_eps(patched, data, patched_options(patched, [UNCOND, COND])), plain)
 
-    def spy(q, k, v, extra_options):
-        h, w = extra_options["activations_shape"][-2:]
-        seen.append((extra_options["block"], h * w == q.shape[1]))
-        return extra_options["_inner"](q, k, v, extra_options)
+
+def test_a_call_without_cond_or_uncond_is_refused(golden, golden_model, golden_adapter, apply_node, core, sockets):
+    """Without the batch layout the unconditional rows would get the characters: the pack's error, not a guess."""
+    data = case(golden, "two_chars")
+    characters, layout = golden_inputs(core, sockets, data)
+    patched = apply(apply_node, golden_model, golden_adapter, characters, layout, 0.6)
+    options = dict(patched.model_options["transformer_options"])
+    with pytest.raises(core["errors"].InputShapeError, match=r"cond_or_uncond.*is missing.*stock ComfyUI sampler"):
+        unet_eps(patched, data, options)
+
+
+LEFT_HALF = [[0.0, 0.0, 0.5, 1.0]]
+GRIDS_17x60 = {"true grid": {270: (9, 30), 75: (5, 15)},  # the token grids of a 17×60 latent at SDXL's two levels
+               "reference grid (exact reproduction)": {270: (9, 30), 75: (3, 25)}}  # the reference's (wrong) guess
+
+
+@pytest.mark.parametrize("token_grid", list(GRIDS_17x60))
+def test_which_latent_positions_see_the_character_at_17x60(pack, tiny_sdxl, apply_node, core, sockets, token_grid):
+    """One character on the left half of a 480×136 panel (latent 17×60): at every attention site the conditional
+    row's mask lets exactly the grid points with x ≤ 0.5 see the character's tokens, on the true grid — or on the
+    reference's guess when asked. The masks are read where the kernel gets them, through ComfyUI's attention
+    override (which the patch passes through)."""
+    adapter = random_models.random_adapter(pack, tiny_sdxl, source="tiny")
+    layout = core["layout"].make_layout(480, 136, LEFT_HALF)
+    characters = sockets.EncodedCharacters(clip=torch.randn(1, 257, 48), magi=torch.randn(1, 24))
+    patched = apply(apply_node, tiny_sdxl, adapter, characters, layout, 0.6, token_grid)
+    masks = {}
+
+    def override(func, *args, **kwargs):
+        if kwargs.get("mask") is not None:
+            masks.setdefault(args[0].shape[1], []).append(kwargs["mask"])
+        return func(*args, **kwargs)
 
     options = patched_options(patched, [UNCOND, COND])
-    replace = dict(options["patches_replace"]["attn2"])
-    options["patches_replace"] = {"attn2": {k: _spying(spy, p) for k, p in replace.items()}}
+    options["optimized_attention_override"] = override
     x = torch.randn(2, 4, 17, 60)
     with torch.inference_mode():
         out = patched.model.diffusion_model(x, torch.tensor([500.0, 500.0]), context=torch.randn(2, 77, 2048),
                                             y=torch.randn(2, 2816), transformer_options=options)
     assert out.shape == x.shape and torch.isfinite(out).all()
-    assert len(seen) == 70 and all(ok for _, ok in seen)
-
-
-def _spying(spy, patch):
-    def call(q, k, v, extra_options):
-        return spy(q, k, v, {**extra_options, "_inner": patch})
-    return call
+    assert sum(len(found) for found in masks.values()) == 70, "every site's character attention was seen"
+    for tokens, (h, w) in GRIDS_17x60[token_grid].items():
+        for mask in masks[tokens]:
+            sees_character = (mask[1, :, 16:] == 0).any(dim=-1)  # conditional row: any character token visible
+            x_of_token = torch.linspace(0, 1, w)[torch.arange(h * w) % w]
+            assert torch.equal(sees_character, x_of_token <= 0.5), f"{token_grid}, {h}×{w} grid"
+            assert (mask[0, 1:, 16:] != 0).all(), "unconditional rows: zero boxes, only the top-left token sees them"
 
 
 def test_wrong_models_get_clear_errors(golden_model, tiny_sdxl, golden_adapter, apply_node, core, sockets):

@@ -165,3 +165,11 @@ def test_undetectable_unet_without_config_raises(comfy_unet, golden_unet_files):
     plain, _config, _extra = golden_unet_files
     with pytest.raises(comfy_unet.WeightsError, match=r"config\.json"):
         comfy_unet.build_sdxl_model(plain)
+
+
+def test_an_8_group_unet_is_refused_not_loaded_wrong(comfy_unet, golden_unet_files):
+    """GroupNorm weights are per channel, so an 8-group UNet passes the strict key check; ComfyUI's UNet always uses
+    32 groups and would compute something else. The config field is refused by name instead."""
+    plain, config, _extra = golden_unet_files
+    with pytest.raises(comfy_unet.WeightsError, match=r"norm_num_groups = 8.*always computes with 32"):
+        comfy_unet.build_sdxl_model(plain, {**config, "norm_num_groups": 8}, weight_dtype=torch.float32)

@@ -12,8 +12,8 @@ import torch
 from conftest import import_from_pack, registered_nodes, source_node
 from distribution_models import reading_unet, tiny_sd1_unet, tiny_sdxl_unet
 
-from scripts import demo_nodes
-from scripts.tiny_text_encoders import tiny_sd1_clip, tiny_sdxl_clip
+from headless import demo_nodes
+from headless.tiny_text_encoders import tiny_sd1_clip, tiny_sdxl_clip
 
 RESOLUTION = 64
 
@@ -92,7 +92,7 @@ def fixed_loss(nodes, models, distribution, images=None) -> float:
 def encodes_like_comfyui(pack, clip, layers: tuple[int | None, ...]):
     """Our differentiable encoding of a plain text equals ``CLIP.encode_from_tokens`` for each CLIPSetLastLayer
     choice in ``layers`` (None = the model's default); returns the last encoder."""
-    text_embeds = import_from_pack(pack, "nodes.text_embeds")
+    text_embeds = import_from_pack(pack, "nodes.host.text_embeds")
     clip = clip.clone()
     words = "a manga panel of a cat"
     for layer in layers:

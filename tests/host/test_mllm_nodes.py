@@ -45,9 +45,9 @@ def models_root(comfy, pack, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def adapter(pack):
-    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
     weights = checkpoint.load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16).adapter
-    return import_from_pack(pack, "nodes.adapter").DiffSenseiAdapter(weights, dtype=torch.float32, source="golden")
+    return import_from_pack(pack, "nodes.host.adapter").DiffSenseiAdapter(weights, dtype=torch.float32, source="golden")
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def mllm(mllm_module, models_root):
 
 @pytest.fixture(scope="module")
 def sockets(pack):
-    return import_from_pack(pack, "nodes.sockets")
+    return import_from_pack(pack, "nodes.host.sockets")
 
 
 def characters(sockets, n: int = 2, seed: int = 0):
@@ -89,7 +89,7 @@ def test_loader_output(mllm, mllm_module):
 
 def test_adapted_tokens_are_the_mix(mllm_module, mllm, adapter, sockets, pack):
     core = import_from_pack(pack, "diffsensei_core.mllm")
-    encoders = import_from_pack(pack, "diffsensei_core.encoders")
+    encoders = import_from_pack(pack, "diffsensei_core.model.encoders")
     chars = characters(sockets)
     out = adapt(mllm_module, mllm, adapter, chars)
     assert out.adapted_tokens.shape == (1, 64, TOKEN_DIM)
@@ -103,9 +103,83 @@ def test_adapted_tokens_are_the_mix(mllm_module, mllm, adapter, sockets, pack):
     assert (out.adapted_tokens - original).abs().mean() > 1e-3
 
 
+def reference_answer(llm, agent, prompt_ids: list[int], characters, forced: list[int], eos: int, limit: int = 80):
+    """The reference's generation, written out without KV cache: greedy decoding where, if the last token is in
+    ``forced[:-1]``, the next element of ``forced`` gets max + 10, and otherwise the logits of ``forced[1:]`` are set
+    to 0; the input embeddings strictly between <img> (forced[1]) and </img> (forced[-1]) of the prompt are the input
+    resampler's output. Returns the generated ids (up to </img> or EOS) and the final-norm hidden states (1, L, d)
+    of the prompt + all generated tokens but the last."""
+    start, end = prompt_ids.index(forced[1]) + 1, prompt_ids.index(forced[-1])
+    image_embeds = agent.input_resampler(characters)
+    generated: list[int] = []
+    for _ in range(limit):
+        sequence = prompt_ids + generated
+        embeds = llm.get_input_embeddings()(torch.tensor([sequence])).clone()
+        embeds[:, start:end] = image_embeds
+        hidden = llm.model(inputs_embeds=embeds).last_hidden_state
+        scores = llm.lm_head(hidden[:, -1]).float()[0]
+        if sequence[-1] in forced[:-1]:
+            scores[forced[forced.index(sequence[-1]) + 1]] = scores.max() + 10
+        else:
+            scores[forced[1:]] = 0.0
+        generated.append(int(scores.argmax()))
+        if generated[-1] in (forced[-1], eos):
+            break
+    return generated, hidden
+
+
+@torch.no_grad()
+def test_the_lone_space_forces_img_as_the_reference_does(mllm_module, models_root, adapter, sockets, pack,
+                                                        monkeypatch):
+    """The released LLM answers "▁ <img> …". Load MLLM reads the release-format SentencePiece tokenizer; the tiny
+    LLaMA's LM head gets a bias that makes it prefer the image tokens, then <img>, then the lone ▁. As in the
+    reference, <img> is clamped to 0 with the image tokens, so ▁ is emitted, and ▁ forces <img>: the generated ids,
+    the 64 hidden states and the adapted tokens are those of :func:`reference_answer`."""
+    import sentencepiece
+
+    core = import_from_pack(pack, "diffsensei_core.mllm")
+    encoders = import_from_pack(pack, "diffsensei_core.encoders")
+    mllm = mllm_module.DiffSenseiLoadMLLM.execute("tiny_release/mllm", "fp32", "auto")[0]
+    folder = models_root / "tiny_release" / "mllm" / "tokenizer"
+    pieces = sentencepiece.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    added = json.loads((folder / "added_tokens.json").read_text())
+    space, boi, eoi = pieces.piece_to_id("▁"), added["<img>"], added["</img>"]
+    images = [added[f"<img_{i:05d}>"] for i in range(64)]
+    llm = mllm.llm
+    bias = torch.zeros(llm.lm_head.out_features)
+    bias[[*images, eoi]], bias[boi], bias[space] = 9.0, 6.0, 3.0
+    llm.lm_head.bias = torch.nn.Parameter(bias)
+
+    results, states = [], []
+    monkeypatch.setattr(mllm_module, "adapt_character_tokens",
+                        lambda *a, **k: results.append(core.adapt_character_tokens(*a, **k)) or results[-1])
+    hook = llm.model.norm.register_forward_hook(lambda module, args, output: states.append(output))
+    chars = characters(sockets)
+    try:
+        out = adapt(mllm_module, mllm, adapter, chars, prompt="two friends laugh")
+    finally:
+        hook.remove()
+
+    caption = "two friends laugh"  # "▁"-prefixed SentencePiece pieces, then "\n" (byte-encoded), as the reference
+    newline = pieces.piece_to_id("<0x0A>")
+    prompt_ids = [llm.config.bos_token_id, *pieces.encode(caption), newline, boi, *images, eoi, newline]
+    original = core.character_tokens(adapter.module.resampler,
+                                     *encoders.pad_character_features(chars.clip, chars.magi))
+    generated, hidden = reference_answer(llm, mllm.agent, prompt_ids, original.float(), [space, boi, *images, eoi],
+                                         llm.config.eos_token_id)
+    assert generated == [space, boi, *images, eoi]
+    assert results[0].generated_ids == tuple(generated)
+    end = len(prompt_ids) + generated.index(eoi)
+    reference_hidden = hidden[:, end - 64:end]
+    torch.testing.assert_close(states[-1][:, 1:], reference_hidden, atol=1e-5, rtol=1e-5)
+    reference_tokens = mllm.agent.output_resampler(reference_hidden)
+    torch.testing.assert_close(out.adapted_tokens, 0.4 * reference_tokens + 0.6 * original.float(),
+                               atol=1e-5, rtol=1e-5)
+
+
 def test_apply_uses_the_adapted_tokens_for_the_conditional_branch_only(mllm_module, mllm, adapter, sockets, pack):
     apply = import_from_pack(pack, "nodes.apply")
-    layout_core = import_from_pack(pack, "diffsensei_core.layout")
+    layout_core = import_from_pack(pack, "diffsensei_core.model.panel_layout")
     chars = characters(sockets)
     layout = layout_core.make_layout(512, 512, [[0, 0, 0.5, 1], [0.5, 0, 1, 1]], [])
     plain = apply._panel_conditioning(adapter, chars, layout)
@@ -129,7 +203,7 @@ def test_no_image_falls_back_to_the_characters(mllm_module, mllm, adapter, socke
 
 
 def test_too_many_characters(mllm_module, mllm, adapter, sockets):
-    with pytest.raises(Exception, match=r"\(characters\): 5 characters .* at most 4"):
+    with pytest.raises(Exception, match=r"input 'characters': 5 characters .* at most 4"):
         adapt(mllm_module, mllm, adapter, characters(sockets, n=5))
 
 
@@ -146,7 +220,7 @@ def test_partial_loading_streams_layers_with_the_same_result(mllm_module, mllm, 
         mllm.llm.lm_head.calls = 0
         core = import_from_pack(pack, "diffsensei_core.mllm")
         prompt = core.build_prompt(mllm.tokenizer, "the girl smiles")
-        encoders = import_from_pack(pack, "diffsensei_core.encoders")
+        encoders = import_from_pack(pack, "diffsensei_core.model.encoders")
         original = core.character_tokens(adapter.module.resampler, *encoders.pad_character_features(chars.clip,
                                                                                                    chars.magi))
         streamed = core.adapt_character_tokens(mllm.llm, mllm.agent, prompt, original, device="cpu").tokens
@@ -178,7 +252,7 @@ def test_incomplete_folder_names_the_file(mllm_module, models_root):
     shutil.copytree(models_root / "tiny_release" / "mllm", broken)
     (broken / "agent" / "pytorch_model.bin").unlink()
     (broken / "agent" / "model.safetensors").write_bytes(b"")  # keeps it listed; the weights are unusable
-    with pytest.raises(Exception, match=r"Load MLLM \(mllm_name\): .*model\.safetensors"):
+    with pytest.raises(Exception, match=r"Load MLLM, input 'mllm_name': .*model\.safetensors"):
         mllm_module.DiffSenseiLoadMLLM.execute("broken/mllm", "fp32", "auto")
     shutil.rmtree(broken / "tokenizer")
     with pytest.raises(Exception, match=r"subfolder tokenizer/ is missing"):
@@ -193,7 +267,7 @@ def test_the_mllm_folder_is_the_first_folder_of_that_name_over_the_roots(comfy, 
     add_models_root(comfy, pack, tmp_path)
     assert mllm_module.resolve_mllm("shadow/mllm") == tmp_path / "shadow" / "mllm"
     (models_root / "only_a_file").write_text("")
-    with pytest.raises(Exception, match=r"Load MLLM \(mllm_name\): 'only_a_file' was not found in the diffsensei "
+    with pytest.raises(Exception, match=r"Load MLLM, input 'mllm_name': 'only_a_file' was not found in the diffsensei "
                                         r"model folders .*Put the release's mllm/ folder") as info:
         mllm_module.resolve_mllm("only_a_file")
     assert type(info.value).__name__ == "WeightsError"
@@ -208,7 +282,7 @@ def test_unavailable_precision(mllm_module, models_root):
 
 def test_empty_slots_are_black_images_when_encoders_are_connected(comfy, pack, mllm_module, mllm, adapter,
                                                                  tmp_path_factory):
-    from scripts.demo_weights import build_demo_release
+    from headless.demo_weights import build_demo_release
 
     root = tmp_path_factory.mktemp("demo_encoders")
     build_demo_release(root / "demo")  # its CLIP (48 wide) and Magi (24 wide) fit the golden adapter's resampler

@@ -156,10 +156,10 @@ def test_exported_pngs_carry_the_workflow_like_save_image(comfy, test_nodes, run
 
 
 def test_page_workflow_wires_one_chain_per_panel(comfy):
-    from scripts import run_workflow
+    from headless import workflow_format
 
     workflow = json.loads((Path(__file__).resolve().parents[2] / "workflows" / "diffsensei_page.json").read_text())
-    prompt = run_workflow.ui_to_api(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
+    prompt = workflow_format.ui_to_api(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
     kinds = {node_id: node["class_type"] for node_id, node in prompt.items()}
 
     def source(node: dict, key: str) -> str:
@@ -206,7 +206,7 @@ CAST_PAGE = json.dumps({"panels": [
 def cast_nodes(comfy, pack, golden):
     """Golden inputs (two characters, optionally carrying MLLM-adapted tokens, and the positive and negative
     conditioning) and a pass-through that records which of the two characters each panel got."""
-    sockets = import_from_pack(pack, "nodes.sockets")
+    sockets = import_from_pack(pack, "nodes.host.sockets")
     data = case(golden, "two_chars")
     clip, magi = data["clip"][0, :2], data["magi"][0, :2]
 

@@ -1,7 +1,7 @@
 """Describe photo, Manga style preset and Photo to manga in real ComfyUI, through the executor.
 
 The CLIP pair is ComfyUI's own SDXL text encoder and CLIP vision classes with tiny random weights
-(scripts/demo_nodes: demo_clip, tiny_clip_vision); their zero-shot scores are noise, so these tests check the
+(headless/demo_nodes: demo_clip, tiny_clip_vision); their zero-shot scores are noise, so these tests check the
 plumbing, the checks and the sizes, not what is recognised (the recognition logic is tested in
 tests/core/test_photo_describe.py with designed embeddings). Test-only loader nodes hand the objects to prompts.
 """
@@ -15,7 +15,8 @@ import pytest
 import torch
 from conftest import add_models_root, import_from_pack
 
-from scripts import demo_nodes, demo_weights, make_workflow_assets, random_models
+from headless import demo_nodes, demo_weights
+from tests.support import make_workflow_assets, random_models
 
 DEMO_MODEL = "photo_demo/image_generator"
 
@@ -200,7 +201,7 @@ def test_grayscale_tiny_and_huge_photos(photo_nodes, pair, portrait):
     out = photo_nodes.DiffSenseiDescribePhoto.execute(image=gray, **kwargs)
     assert "grayscale photo" in out.ui.as_dict()["text"][0]
     assert out.args[3].shape[-1] == 3
-    with pytest.raises(photo_nodes.InputShapeError, match=r"Describe photo \(image\).*at least 64"):
+    with pytest.raises(photo_nodes.InputShapeError, match=r"Describe photo, input 'image'.*at least 64"):
         photo_nodes.DiffSenseiDescribePhoto.execute(image=portrait[:, :40, :40], **kwargs)
     huge = torch.nn.functional.interpolate(portrait.movedim(-1, 1), size=(3200, 2400)).movedim(1, -1)
     out = photo_nodes.DiffSenseiDescribePhoto.execute(image=huge, **kwargs)
@@ -357,13 +358,13 @@ def test_photo_to_manga_style_conditioning_replaces_the_style_text(p2m, photo_no
 def test_photo_workflows_wire_the_photo_into_diffsensei(comfy):
     from pathlib import Path
 
-    from scripts import run_workflow
+    from headless import workflow_format
 
     folder = Path(__file__).resolve().parents[2] / "workflows"
 
     def prompt(name):
         data = json.loads((folder / name).read_text(encoding="utf-8"))
-        return run_workflow.ui_to_api(data, comfy.nodes.NODE_CLASS_MAPPINGS)
+        return workflow_format.ui_to_api(data, comfy.nodes.NODE_CLASS_MAPPINGS)
 
     story = prompt("diffsensei_photo_to_manga_story.json")
     (describe,) = [n for n in story.values() if n["class_type"] == "DiffSenseiDescribePhoto"]

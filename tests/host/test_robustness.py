@@ -27,8 +27,8 @@ import pytest
 import torch
 from conftest import add_models_root
 
-from scripts import comfy_session, demo_nodes
-from scripts.demo_weights import build_demo_release
+from headless import comfy_session, demo_nodes
+from headless.demo_weights import build_demo_release
 
 DEMO = "demo/image_generator"
 OUR_ERRORS = ("LayoutError", "WeightsError", "InputShapeError")
@@ -138,7 +138,7 @@ def write_adapter_variant(root: Path, name: str, change: Callable[[dict, dict], 
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from diffsensei_core.convert import convert_image_generator
+    from diffsensei_core.model.convert import convert_image_generator
 
     converted = root / "_converted"
     if not converted.exists():
@@ -306,7 +306,7 @@ def corrupt_header(path: Path) -> None:
 
 
 FIX_LAYOUT = r"Panel layout, input 'layout'"
-APPLY_COUNT = r"Apply DiffSensei, inputs 'layout' and 'characters'"
+APPLY_COUNT = r"DiffSensei: Apply, inputs 'layout' and 'characters'"
 
 CASES = [
     # --- boxes
@@ -354,12 +354,12 @@ CASES = [
               live=True),
     size_case("width_68", 68, "node", r"not a multiple of 8; use 64 or 72"),
     # --- models given to Apply
-    model_case("sd15_model", "sd15", r"Apply DiffSensei, input 'model'.*16 cross-attention sites but the adapter has 70"
-               r".*Connect an SDXL MODEL"),
-    model_case("transformer_model", "transformer", r"Apply DiffSensei, input 'model': expected an SDXL UNet MODEL; "
+    model_case("sd15_model", "sd15", r"DiffSensei: Apply, input 'model'.*16 cross-attention sites but the adapter "
+               r"has 70.*Connect an SDXL MODEL"),
+    model_case("transformer_model", "transformer", r"DiffSensei: Apply, input 'model': expected an SDXL UNet MODEL; "
                r"got TinyDiT.*"
                r"Connect DiffSensei's UNet"),
-    adapter_case("adapter_for_fewer_sites", one_site_fewer, r"Apply DiffSensei, input 'model'.*70 cross-attention "
+    adapter_case("adapter_for_fewer_sites", one_site_fewer, r"DiffSensei: Apply, input 'model'.*70 cross-attention "
                  r"sites but the adapter has 69", node="DiffSenseiApply", live=True),
     # --- weight files
     # refused at validation when the choice list is fresh, else by the node
@@ -370,7 +370,7 @@ CASES = [
                  r"Load model, input 'model_name'.*character resampler weights not found.*image_proj_model.*"
                  r"Download the missing file"),
     release_case("missing_magi", lambda f: shutil.rmtree(f / "magi_image_encoder"),
-                 r"Load Encoders \(model_name\).*magi_image_encoder.*does not exist.*Download",
+                 r"Load Encoders, input 'model_name'.*magi_image_encoder.*does not exist.*Download",
                  node="DiffSenseiLoadEncoders", encoders_only=True),
     release_case("empty_unet", lambda f: rewrite(unet(f), b""),
                  r"Load model, input 'model_name'.*pytorch_model\.bin.*empty \(0 bytes\).*re-download"),
@@ -381,7 +381,7 @@ CASES = [
     release_case("truncated_resampler", lambda f: truncate(f / "image_proj_model" / "pytorch_model.bin"),
                  r"Load model, input 'model_name'.*image_proj_model.*truncated or corrupted"),
     release_case("corrupted_clip_safetensors", lambda f: corrupt_header(f / "clip_image_encoder" / "model.safetensors"),
-                 r"Load Encoders \(model_name\).*model\.safetensors.*truncated or corrupted.*re-download",
+                 r"Load Encoders, input 'model_name'.*model\.safetensors.*truncated or corrupted.*re-download",
                  node="DiffSenseiLoadEncoders",
                  encoders_only=True),
     release_case("unet_config_not_json", lambda f: rewrite(f / "unet" / "config.json", b"{not json"),
@@ -391,17 +391,18 @@ CASES = [
                  side_effect="evil_pickle_unet/PWNED_unet", live=True),
     release_case("evil_pickle_magi",
                  lambda f: evil_pickle(f / "magi_image_encoder" / "pytorch_model.bin", f.parent / "PWNED_magi"),
-                 r"Load Encoders \(model_name\).*refused for safety", node="DiffSenseiLoadEncoders", encoders_only=True,
+                 r"Load Encoders, input 'model_name'.*refused for safety", node="DiffSenseiLoadEncoders",
+                 encoders_only=True,
                  side_effect="evil_pickle_magi/PWNED_magi"),
     adapter_case("adapter_int_dtype", int_ip_weights,
                  r"Load adapter, input 'model_name'.*to_k_ip is torch\.int64; expected floating-point.*re-download",
                  live=True),
     # --- the optional MLLM (its folder is a separate 52 GB download)
     Case("mllm_folder_missing", lambda root: mllm_prompt("mllm"), "node", MLLM_NODE,
-         r"Load MLLM \(mllm_name\): 'mllm' was not found in the diffsensei model folders.*Put the release's mllm/",
+         r"Load MLLM, input 'mllm_name': 'mllm' was not found in the diffsensei model folders.*Put the release's mllm/",
          or_invalid="mllm_name", requires=MLLM_NODE),
     Case("mllm_llm_subfolder_missing", mllm_without_llm, "node", MLLM_NODE,
-         r"Load MLLM \(mllm_name\).*the subfolder llm/ is missing.*Download mllm/llm/", or_invalid="mllm_name",
+         r"Load MLLM, input 'mllm_name'.*the subfolder llm/ is missing.*Download mllm/llm/", or_invalid="mllm_name",
          requires=MLLM_NODE),
     adapter_case("adapter_wrong_shape", wrong_shape_ip_weights,
                  r"Load adapter, input 'model_name'.*to_v_ip must be \(inner, \d+\) like the other sites.*re-download"),
@@ -497,12 +498,14 @@ def check_outcome(case: Case, result: dict) -> None:
     assert error["exception_type"].rsplit(".", 1)[-1] in OUR_ERRORS, (
         f"{case.id}: not one of the pack's errors ({error['exception_type']}): {text}\n{''.join(error['traceback'])}")
     assert re.search(case.message, text, flags=re.S), f"{case.id}: {text}"
+    assert re.match(r"DiffSensei: [^,:]+(, inputs? '[^']+'( and '[^']+')*)?: ", error["exception_message"]), (
+        f"{case.id}: not in the pack's one error style \"DiffSensei: <node>, input 'x': …\": {text}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_fails_cleanly_and_the_next_prompt_runs(session, plain_baseline, case, caplog):
-    if case.requires is not None and case.requires not in session.comfy.nodes.NODE_CLASS_MAPPINGS:
-        pytest.skip(f"{case.requires} is not registered by the pack (yet); nothing to feed this input to")
+    assert case.requires is None or case.requires in session.comfy.nodes.NODE_CLASS_MAPPINGS, \
+        f"{case.requires} is not registered by the pack"
     caplog.set_level(logging.WARNING, logger="diffsensei")
     result = session.run(case.prompt(session.root))
     check_outcome(case, result)

@@ -1,6 +1,6 @@
 """The bad-input table's live subset against a real ComfyUI server on 127.0.0.1 (issue 7).
 
-The server runs the pack plus the demo-only helper nodes of ``scripts/demo_nodes.py``, loaded from a throw-away
+The server runs the pack plus the demo-only helper nodes of ``headless/demo_nodes.py``, loaded from a throw-away
 custom node folder of the test (never part of the pack's registration), on the demo release built into its
 ``models/diffsensei``. Every case posts the bad prompt to ``/prompt``: it must come back as a 400 that names the
 input, or run and end in the pack's node error; the next good prompt must then succeed. At the end the server still
@@ -24,11 +24,11 @@ import pytest
 from conftest import REPO, live_server
 from test_robustness import CASES, OUR_ERRORS, check_outcome, demo_prompt
 
-from scripts.demo_weights import build_demo_release
+from headless.demo_weights import build_demo_release
 
 PROMPT_SECONDS = 180
 DEMO_NODES_PACK = "dss_test_demo_nodes"
-DEMO_NODES_INIT = '''"""Test-only: the demo helper nodes of the repo's scripts/demo_nodes.py, loaded by path."""
+DEMO_NODES_INIT = '''"""Test-only: the demo helper nodes of the repo's headless/demo_nodes.py, loaded by path."""
 import importlib.util
 
 _spec = importlib.util.spec_from_file_location("dss_test_demo_nodes_impl", {path!r})

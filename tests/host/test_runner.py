@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import comfy_session, run_workflow
+from headless import comfy_session, workflow_format
+from tests.support.skips import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "run_workflow.py"
@@ -46,7 +47,7 @@ def _ui_workflow() -> dict:
 
 
 def test_ui_to_api_maps_widgets_and_links(comfy):
-    prompt = run_workflow.ui_to_api(_ui_workflow(), comfy.nodes.NODE_CLASS_MAPPINGS)
+    prompt = workflow_format.ui_to_api(_ui_workflow(), comfy.nodes.NODE_CLASS_MAPPINGS)
     assert set(prompt) == {"1", "3", "6"}  # reroute, note and muted node left out
     assert prompt["1"]["inputs"] == {"width": 64, "height": 96, "batch_size": 2}
     assert prompt["3"]["class_type"] == "KSampler"
@@ -70,15 +71,15 @@ def test_ui_to_api_bypass_passes_matching_input_through(comfy):
         "links": [{"id": 1, "origin_id": 1, "origin_slot": 0, "target_id": 2, "target_slot": 0, "type": "LATENT"},
                   {"id": 2, "origin_id": 2, "origin_slot": 0, "target_id": 3, "target_slot": 0, "type": "LATENT"}],
     }
-    prompt = run_workflow.ui_to_api(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
+    prompt = workflow_format.ui_to_api(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
     assert set(prompt) == {"1", "3"}
     assert prompt["3"]["inputs"] == {"upscale_method": "bilinear", "scale_by": 2.0, "samples": ["1", 0]}
 
 
 def test_ui_to_api_unknown_node_says_which(comfy):
     workflow = {"nodes": [{"id": 7, "type": "NoSuchNode", "mode": 0, "inputs": [], "widgets_values": []}], "links": []}
-    with pytest.raises(run_workflow.WorkflowError, match=r"node 7: unknown node type 'NoSuchNode'"):
-        run_workflow.ui_to_api(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
+    with pytest.raises(workflow_format.WorkflowError, match=r"node 7: unknown node type 'NoSuchNode'"):
+        workflow_format.ui_to_api(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
 
 
 def _run(args: list[str], env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -149,8 +150,7 @@ def test_runner_without_comfyui_says_where_it_looked(tmp_path):
 
 
 def test_demo_runs_whole_graph(comfy, tmp_path):
-    if "DiffSenseiApply" not in comfy.nodes.NODE_CLASS_MAPPINGS:
-        pytest.skip("the pack's DiffSenseiApply node is not registered yet; the demo workflow needs it")
+    assert "DiffSenseiApply" in comfy.nodes.NODE_CLASS_MAPPINGS, "the pack did not register its nodes"
     out = tmp_path / "out"
     result = _run(["--demo", "--output", str(out), "--models", str(tmp_path / "models")],
                   env={"COMFYUI_PATH": str(comfy.root)}, timeout=600)
@@ -169,11 +169,11 @@ def test_demo_runs_whole_graph(comfy, tmp_path):
 def test_demo_unet_matches_golden_layout():
     import torch
 
-    from scripts import demo_weights
+    from headless import demo_weights
 
     golden = Path(os.environ.get("DIFFSENSEI_GOLDEN", REPO.parent / "shared" / "golden")) / "image_generator" / "unet"
     if not (golden / "pytorch_model.bin").is_file():
-        pytest.skip(f"golden tiny UNet not found in {golden}")
+        skip_or_fail("golden", f"golden tiny UNet not found in {golden}")
     state_dict = torch.load(golden / "pytorch_model.bin", map_location="cpu", weights_only=True, mmap=True)
     assert demo_weights.unet_shapes() == {k: tuple(v.shape) for k, v in state_dict.items()}
     assert json.loads((golden / "config.json").read_text()) == demo_weights.DEMO_UNET_CONFIG

@@ -18,7 +18,7 @@ LAYOUT = json.dumps({"characters": [[0.05, 0.1, 0.45, 0.95], [0.55, 0.1, 0.95, 0
 @pytest.fixture(scope="module")
 def test_nodes(comfy, pack, golden):
     """Test-only stand-ins for what the golden data gives but this machine cannot compute (no SDXL CLIP here)."""
-    sockets = import_from_pack(pack, "nodes.sockets")
+    sockets = import_from_pack(pack, "nodes.host.sockets")
     data = case(golden, "two_chars")
 
     def golden_conditioning():
@@ -37,9 +37,37 @@ def test_nodes(comfy, pack, golden):
         def run(self, count):
             return (sockets.EncodedCharacters(clip=data["clip"][0, :count], magi=data["magi"][0, :count]),)
 
+    attn2_sites = import_from_pack(pack, "nodes.host.comfy_unet").attn2_sites
+
+    class RecordBatches:
+        """Another pack's attn2 patch at every site (plain attention) that records each call's batch layout."""
+
+        RETURN_TYPES = ("MODEL",)
+        FUNCTION = "run"
+        CATEGORY = "testing"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"model": ("MODEL",)}}
+
+        def run(self, model):
+            import comfy.ldm.modules.attention as attention
+
+            def record(q, k, v, extra_options):
+                BATCHES.append((tuple(extra_options["cond_or_uncond"]), q.shape[0]))
+                return attention.optimized_attention(q, k, v, extra_options["n_heads"])
+
+            patched = model.clone()
+            for key, _ in attn2_sites(patched.model.diffusion_model):
+                patched.set_model_attn2_replace(record, *key)
+            return (patched,)
+
     with registered_nodes(comfy, DSSTestGoldenConditioning=source_node(("CONDITIONING",) * 2, golden_conditioning),
-                          DSSTestGoldenCharacters=GoldenCharacters):
+                          DSSTestGoldenCharacters=GoldenCharacters, DSSTestRecordBatches=RecordBatches):
         yield
+
+
+BATCHES: list[tuple[tuple[int, ...], int]] = []
 
 
 def panel_prompt(model_name: str, sampler: dict, *, characters: int = 2, layout: str = LAYOUT, width: int = 256,
@@ -100,9 +128,18 @@ def test_sampler_custom_with_diffsensei_sigmas(comfy, golden_release, test_nodes
     assert torch.isfinite(saved_latent(comfy, outputs)).all()
 
 
-def test_cfg_one_runs_only_the_conditional_branch(comfy, golden_release, test_nodes, run_prompt):
-    executor, _ = run_prompt(panel_prompt(golden_release, ksampler(cfg=1.0)))
+@pytest.mark.parametrize(("cfg", "layouts"), [(1.0, {((0,), 1)}), (7.5, {((1, 0), 2), ((0, 1), 2)})])
+def test_cfg_one_runs_only_the_conditional_branch(comfy, golden_release, test_nodes, run_prompt, cfg, layouts):
+    """At CFG 1 ComfyUI skips the unconditional pass: every DiffSensei site (and the patch it wraps) sees one
+    conditional row; with guidance, rows of both branches."""
+    prompt = panel_prompt(golden_release, ksampler(cfg=cfg))
+    prompt["record"] = {"class_type": "DSSTestRecordBatches", "inputs": {"model": ["load", 0]}}
+    prompt["apply"]["inputs"]["model"] = ["record", 0]
+    BATCHES.clear()
+    executor, _ = run_prompt(prompt)
     assert executor.success, executor.status_messages
+    assert len(BATCHES) == 3 * 70, "3 steps × 70 sites, one UNet call each"
+    assert set(BATCHES) <= layouts and set(BATCHES) & layouts, BATCHES[:3]
 
 
 def test_odd_non_square_panel(comfy, golden_release, test_nodes, run_prompt):
@@ -173,11 +210,11 @@ def sd15_like_model():
 
 def test_sd15_and_non_unet_models_are_refused(pack, golden, golden_model):
     apply_node = import_from_pack(pack, "nodes.apply").DiffSenseiApply
-    adapter_module = import_from_pack(pack, "nodes.adapter")
-    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    adapter_module = import_from_pack(pack, "nodes.host.adapter")
+    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
     errors = import_from_pack(pack, "diffsensei_core.errors")
-    layout_module = import_from_pack(pack, "diffsensei_core.layout")
-    sockets = import_from_pack(pack, "nodes.sockets")
+    layout_module = import_from_pack(pack, "diffsensei_core.model.panel_layout")
+    sockets = import_from_pack(pack, "nodes.host.sockets")
     adapter = adapter_module.DiffSenseiAdapter(
         checkpoint.load_image_generator(GOLDEN_DIR / "image_generator", resampler_dim_head=16).adapter,
         dtype=torch.float32, source="golden")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import import_from_pack
 
-from scripts import demo_nodes, demo_weights, make_workflow_assets, run_workflow
+from headless import demo_mode, demo_nodes, demo_weights, workflow_format
+from tests.support import make_workflow_assets
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "workflows"
@@ -43,7 +44,7 @@ NOT_DEMO = {
 
 
 def _ui_workflows() -> list[Path]:
-    return sorted(p for p in WORKFLOWS.glob("*.json") if run_workflow.is_ui_workflow(json.loads(p.read_text())))
+    return sorted(p for p in WORKFLOWS.glob("*.json") if workflow_format.is_ui_workflow(json.loads(p.read_text())))
 
 
 def _load(name: str) -> dict:
@@ -51,7 +52,7 @@ def _load(name: str) -> dict:
 
 
 def _prompt(comfy, name: str) -> dict:
-    return run_workflow.ui_to_api(_load(name), comfy.nodes.NODE_CLASS_MAPPINGS)
+    return workflow_format.ui_to_api(_load(name), comfy.nodes.NODE_CLASS_MAPPINGS)
 
 
 def _of_type(prompt: dict, kind: str) -> list[dict]:
@@ -73,7 +74,7 @@ def test_ui_workflow_converts_without_unknown_nodes(comfy, path):
     assert data.get("version") == 0.4 and isinstance(data.get("links"), list)
     for key in ("last_node_id", "last_link_id", "groups", "config", "extra"):
         assert key in data, key
-    prompt = run_workflow.ui_to_api(data, comfy.nodes.NODE_CLASS_MAPPINGS)
+    prompt = workflow_format.ui_to_api(data, comfy.nodes.NODE_CLASS_MAPPINGS)
     assert prompt
     # links agree with the nodes' sockets, as the browser writes them
     nodes = {n["id"]: n for n in data["nodes"]}
@@ -188,24 +189,24 @@ def test_story_panels_share_the_characters(comfy):
 
 def test_demo_prompt_swaps_and_caps(comfy):
     prompt = _prompt(comfy, "diffsensei_lora_controlnet.json")
-    changes = run_workflow.demo_prompt(prompt)
+    changes = demo_mode.demo_prompt(prompt)
     kinds = {node["class_type"] for node in prompt.values()}
     assert "CheckpointLoaderSimple" not in kinds and "DiffSenseiDemoCheckpointLoader" in kinds
-    assert _of_type(prompt, "LoraLoaderModelOnly")[0]["inputs"]["lora_name"] == run_workflow.DEMO_LORA
-    assert _of_type(prompt, "ControlNetLoader")[0]["inputs"]["control_net_name"] == run_workflow.DEMO_CONTROLNET
-    assert _of_type(prompt, "DiffSenseiLoadModel")[0]["inputs"]["model_name"] == run_workflow.DEMO_MODEL
-    assert _of_type(prompt, "KSampler")[0]["inputs"]["steps"] == run_workflow.DEMO_MAX_STEPS
+    assert _of_type(prompt, "LoraLoaderModelOnly")[0]["inputs"]["lora_name"] == demo_mode.DEMO_LORA
+    assert _of_type(prompt, "ControlNetLoader")[0]["inputs"]["control_net_name"] == demo_mode.DEMO_CONTROLNET
+    assert _of_type(prompt, "DiffSenseiLoadModel")[0]["inputs"]["model_name"] == demo_mode.DEMO_MODEL
+    assert _of_type(prompt, "KSampler")[0]["inputs"]["steps"] == demo_mode.DEMO_MAX_STEPS
     layout = _of_type(prompt, "DiffSenseiPanelLayout")[0]["inputs"]
     assert (layout["width"], layout["height"]) == (128, 96)
     assert any("replaced by DiffSenseiDemoCheckpointLoader" in line for line in changes)
-    assert run_workflow.demo_prompt(prompt) == [], "a second pass changes nothing"
+    assert demo_mode.demo_prompt(prompt) == [], "a second pass changes nothing"
 
 
 def test_demo_layout_json_with_its_own_size_follows_the_cap():
     prompt = {"1": {"class_type": "DiffSenseiPanelLayout", "inputs": {
         "width": 1024, "height": 512, "batch_size": 1,
         "layout": json.dumps({"width": 1024, "height": 512, "characters": [], "dialogs": []})}}}
-    run_workflow.demo_prompt(prompt)
+    demo_mode.demo_prompt(prompt)
     inputs = prompt["1"]["inputs"]
     assert (inputs["width"], inputs["height"]) == (128, 64)
     assert json.loads(inputs["layout"])["width"] == 128
@@ -240,7 +241,7 @@ def test_demo_vae_works_with_the_stock_vae_nodes(comfy):
 def test_demo_lora_keys_all_map_onto_the_tiny_unet(comfy_unet, pack):
     from comfy import lora as comfy_lora
 
-    checkpoint = import_from_pack(pack, "diffsensei_core.checkpoint")
+    checkpoint = import_from_pack(pack, "diffsensei_core.model.checkpoint")
     plain, _sites, _dialog = checkpoint.split_unet_state_dict(demo_weights.random_unet(0), source="demo")
     model = comfy_unet.build_sdxl_model(plain, demo_weights.DEMO_UNET_CONFIG)
     key_map = comfy_lora.model_lora_keys_unet(model.model, {})
@@ -292,17 +293,17 @@ def test_example_runs_end_to_end_with_demo_weights(comfy, pack, tmp_path, name):
     assert all(path.is_file() and out in path.parents for path in written)
     log = result.stderr
     assert "DEMO MODE" in log and "replaced by DiffSenseiDemoCheckpointLoader" in log
-    assert f"capped at {run_workflow.DEMO_MAX_STEPS}" in log
+    assert f"capped at {demo_mode.DEMO_MAX_STEPS}" in log
     assert "lora key not loaded" not in log.lower() and "NOT LOADED" not in log
     from PIL import Image
 
     for path in written:
         with Image.open(path) as image:
             page = name.startswith("diffsensei_page")  # composed pages are capped by dpi, not by the panel cap
-            assert max(image.size) <= (run_workflow.DEMO_MAX_PAGE_SIDE if page else run_workflow.DEMO_MAX_SIDE)
+            assert max(image.size) <= (demo_mode.DEMO_MAX_PAGE_SIDE if page else demo_mode.DEMO_MAX_SIDE)
             assert image.getextrema() != ((0, 0), (0, 0), (0, 0)), f"{path.name} is empty"
             saved = json.loads(image.info["workflow"])  # the runner hands the editor graph along like the browser
             assert saved["nodes"] == json.loads((WORKFLOWS / name).read_text(encoding="utf-8"))["nodes"]
     if "lora" in name:
-        assert f"replaced by the demo file '{run_workflow.DEMO_LORA}'" in log
-        assert f"replaced by the demo file '{run_workflow.DEMO_CONTROLNET}'" in log
+        assert f"replaced by the demo file '{demo_mode.DEMO_LORA}'" in log
+        assert f"replaced by the demo file '{demo_mode.DEMO_CONTROLNET}'" in log

@@ -39,8 +39,8 @@ def load_by_path(name: str, path: Path):
     return sys.modules[name]
 
 
-live_server = load_by_path("diffsensei_live_server", REPO / "tests" / "live_server.py")
-_find = load_by_path("diffsensei_find_comfyui", REPO / "scripts" / "find_comfyui.py")
+live_server = load_by_path("diffsensei_live_server", REPO / "tests" / "support" / "live_server.py")
+_find = load_by_path("diffsensei_find_comfyui", REPO / "headless" / "find_comfyui.py")
 
 
 def _comfy_python(root: Path) -> str:

@@ -14,8 +14,10 @@ import json
 import pytest
 from browser_harness import SKIP_REASON, queue, run_check, serve
 
+from tests.support.skips import skip_or_fail
+
 if SKIP_REASON:
-    pytest.skip(f"browser tests skipped: {SKIP_REASON}", allow_module_level=True)
+    skip_or_fail("browser", f"browser tests skipped: {SKIP_REASON}", module=True)
 
 
 @pytest.fixture(scope="module")

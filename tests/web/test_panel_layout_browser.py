@@ -5,7 +5,7 @@ mouse, checks the widget value, ``graphToPrompt()``, a save/reload round trip an
 saves screenshots in this test's tmp folder (the path is logged; ``$DIFFSENSEI_WEB_ARTIFACTS`` gets a copy).
 
 The queued graph is the demo workflow (``workflows/diffsensei_demo.json``: the whole DiffSensei graph on tiny
-random weights from ``scripts/demo_weights.py``, with the runner's demo-only nodes from ``scripts/demo_nodes.py``
+random weights from ``headless/demo_weights.py``, with the runner's demo-only nodes from ``headless/demo_nodes.py``
 loaded into the server as a throw-away pack). Where those files are missing, a smaller graph is queued instead:
 Load Image ×2 → Encode Characters → Apply ← Panel layout, with the layout's LATENT into SaveLatent (only that
 branch runs), which still proves the UI → backend path of the layout.
@@ -30,8 +30,10 @@ from pathlib import Path
 import pytest
 from browser_harness import REPO, SKIP_REASON, WEB_ENV, queue, run_check, serve
 
+from tests.support.skips import skip_or_fail
+
 if SKIP_REASON:
-    pytest.skip(f"browser tests skipped: {SKIP_REASON}", allow_module_level=True)
+    skip_or_fail("browser", f"browser tests skipped: {SKIP_REASON}", module=True)
 
 COLOURS = ((200, 40, 60), (40, 90, 200))
 SMALL_IMAGES = ("dss_character_a.png", "dss_character_b.png")
