@@ -21,6 +21,7 @@ import types
 import uuid
 from pathlib import Path
 
+from . import dynamic_vram
 from .find_comfyui import find_comfyui
 
 log = logging.getLogger("diffsensei")
@@ -65,7 +66,8 @@ def import_comfyui(root: Path | None = None, *, cpu: bool | None = None) -> type
     """Import ComfyUI's core modules once and return them.
 
     ``root``: the checkout (default: :func:`find_comfyui`). ``cpu``: force CPU mode; ``None`` picks CPU only when
-    CUDA is unavailable. Only the first call configures anything. Raises :class:`ComfyUIUnavailable`.
+    CUDA is unavailable. On a GPU, dynamic VRAM is switched on where the host's ``main.py`` would (see
+    :mod:`.dynamic_vram`). Only the first call configures anything. Raises :class:`ComfyUIUnavailable`.
     Attributes: ``root``, ``nodes``, ``execution``, ``folder_paths``, ``mm`` (comfy.model_management),
     ``utils`` (comfy.utils), ``args`` (comfy.cli_args.args).
     """
@@ -82,13 +84,18 @@ def import_comfyui(root: Path | None = None, *, cpu: bool | None = None) -> type
         from comfy.cli_args import args
 
         # Must happen before comfy.model_management is imported: it probes the devices at import time.
-        if "comfy.model_management" not in sys.modules:
+        fresh = "comfy.model_management" not in sys.modules
+        if fresh:
             args.cpu = (not torch.cuda.is_available()) if cpu is None else cpu
             args.disable_api_nodes = True
+        dynamic = fresh and dynamic_vram.before_model_management(args)
         # main.py imports ComfyUI's utils package first; later imports put comfy/ on sys.path, where
         # comfy/utils.py would otherwise shadow it (and comfy_extras/nodes_images.py fails to import).
         importlib.import_module("utils.extra_config")
         import comfy.model_management
+
+        if dynamic:
+            dynamic_vram.after_model_management(args)
         import comfy.utils
         import execution
         import folder_paths

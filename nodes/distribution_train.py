@@ -1,10 +1,12 @@
 """``DiffSenseiTrainPromptDistribution``: learn a prompt distribution from reference images inside ComfyUI.
 
 ComfyUI runs nodes under ``torch.inference_mode``; training switches it off locally. Weights made under inference
-mode cannot be saved for backward, so the UNet and the CLIP run as clones carrying an identity weight wrapper: with a
-wrapper ComfyUI's cast-on-use ops copy each weight per call, and the copy, made outside inference mode, is an
-ordinary tensor. The denoising loss is the noise-prediction MSE of the frozen UNet (its model_sampling and
-apply_model, SDXL ADM from the sampled pooled vector), M samples per reference image and step.
+mode cannot be saved for backward, so the UNet and the CLIP run as clones carrying a weight wrapper that hands each
+layer a private copy of its weight, made outside inference mode: an ordinary tensor autograd can keep for the backward
+pass. (With dynamic VRAM, ComfyUI casts weights into per-stream buffers that the next layer overwrites; a copy of
+the cast is what makes the saved tensor this layer's own.) The denoising loss is the noise-prediction MSE of the frozen
+UNet (its model_sampling and apply_model, SDXL ADM from the sampled pooled vector), M samples per reference image and
+step.
 """
 
 from __future__ import annotations
@@ -42,14 +44,14 @@ NAME_PATTERN = re.compile(r"^[\w\- .]+$")
 
 
 class _CopyOnUse:
-    """Identity weight wrapper: its presence makes ComfyUI's ops copy the weight before each use."""
+    """Weight wrapper that gives the layer a private copy of the weight it was handed (see the module doc)."""
 
     def __call__(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight
+        return weight.clone()
 
 
 def trainable(patcher):
-    """A clone of a ModelPatcher whose cast-on-use layers copy their weights per call (see the module doc)."""
+    """A clone of a ModelPatcher whose cast-on-use layers use a private copy of each weight (see the module doc)."""
     clone = patcher.clone()
     for name, module in clone.model.named_modules():
         if hasattr(module, "comfy_cast_weights"):

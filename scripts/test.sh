@@ -4,7 +4,8 @@
 #   core    — pure torch, in ./.venv (created here; CPU torch 2.13.0, never a multi-GB CUDA build)
 #   js      — the canvas editors' pure models, node --test
 #   host    — inside a real ComfyUI, with that ComfyUI's own python, once per ComfyUI found (see README "Tests")
-#   browser — the editors in headless Debian chromium (playwright-core) against a live ComfyUI, once per ComfyUI found
+#   browser — the editors in headless Debian chromium (playwright-core) against a live ComfyUI, once per ComfyUI found,
+#             in three frontend modes: the host's own, the newest frontend package (classic canvas, Nodes 2.0)
 # Hosts: $COMFYUI_PATHS (separated by ':'), else $COMFYUI_PATH, the ComfyUI this pack sits in, ~/comfy/ComfyUI and
 # ~/comfy-new/ComfyUI — each found one gets its own summary lines.
 # A test that skips because its data, host or browser is missing fails instead when this script found them
@@ -85,6 +86,10 @@ else
     echo "== installing playwright-core (npm, tests/web)"
     npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
   fi
+  if [ ! -d tests/web/.frontend ]; then
+    echo "== installing the newest ComfyUI frontend for the browser tests (pip --target tests/web/.frontend)"
+  fi
+  "$py" tests/web/install_frontend.py >/dev/null || echo "   not installed: the newest-frontend browser modes cannot run"
   browser_require=""
   [ -x "$chromium" ] && command -v node >/dev/null && [ -d tests/web/node_modules/playwright-core ] && browser_require=browser
 

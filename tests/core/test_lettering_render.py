@@ -1,15 +1,16 @@
 """Bubble geometry and rendering: text areas inside the white body, tails, clipping, untouched pixels, and
-golden images (small PNGs made by this test with Pillow's bundled font, so they do not depend on installed fonts).
+golden images (small PNGs drawn with Pillow's bundled font, so they do not depend on installed fonts).
 
-Regenerate the goldens after an intended change of the drawing (then look at them):
+The test only reads the goldens. After an intended change of the drawing, redraw them with a separate command and
+look at them before committing:
 
-    DIFFSENSEI_REGEN_LETTERING=1 .venv/bin/python -m pytest tests/core/test_lettering_render.py -q
+    .venv/bin/python -m tests.core.lettering_scenes
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,42 +36,11 @@ from diffsensei_core.lettering.text import TextFitError, fit_text, is_cjk, layou
 from diffsensei_core.page.slots import DialogSlot
 
 from .fuzz import fuzz_settings
+from .lettering_scenes import CHAIN, CHARS, GOLDEN, SCENES, as_png_pixels, background, scene_shapes
 
-GOLDEN = Path(__file__).with_name("golden_lettering")
-REGENERATE = bool(os.environ.get("DIFFSENSEI_REGEN_LETTERING"))
-CHAIN = FontChain([pillow_face()])
-CHARS = ((30, 150, 130, 240), (200, 150, 300, 240))
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def background(width=320, height=240) -> np.ndarray:
-    """A deterministic gradient, (H, W, 3) float32."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    return np.stack((x / width, y / height, 0.5 + 0 * x), axis=2) * 0.6 + 0.2
-
-
-SHAPE_SLOTS = [DialogSlot((8, 6, 150, 90), CHARS), DialogSlot((170, 6, 312, 80), CHARS),
-               DialogSlot((10, 100, 140, 150), CHARS), DialogSlot((180, 88, 312, 160), CHARS)]
-SHAPE_TEXTS = "Where were you all night?\n2 (rounded): Out, looking for you.\n(thought): Is he lying?\n1 (shout): LIAR!"
-SHAPE_STYLE = LetterStyle(max_font_size=22, min_font_size=8, outline=2)
-
-
-def scene_shapes() -> np.ndarray:
-    return letter(background(), SHAPE_SLOTS, SHAPE_TEXTS, CHAIN, SHAPE_STYLE)
-
-
-def scene_bubbles() -> np.ndarray:
-    """The same bubbles without text: pure geometry, compared strictly."""
-    specs = [replace(s, text="") for s in plan_bubbles(parse_texts(SHAPE_TEXTS), SHAPE_SLOTS, "oval")]
-    return apply_tiles(background(), render_tiles(320, 240, specs, CHAIN, SHAPE_STYLE))
-
-
-def scene_vertical() -> np.ndarray:
-    slots = [DialogSlot((40, 10, 180, 200), ((200, 120, 300, 240),))]
-    return letter(background(240, 240)[:, :, :3], slots, "HELLO THERE (ok) [sic]", CHAIN,
-                  LetterStyle(writing="vertical", max_font_size=30, min_font_size=8))
-
-
-SCENES = {"shapes": scene_shapes, "bubbles": scene_bubbles, "vertical": scene_vertical}
 # (mean difference /255, share of pixels differing by more than 64): text may move by a pixel between FreeType
 # versions (antialiasing, hinting), bubble geometry may not
 TOLERANCE = {"shapes": (1.5, 0.005), "bubbles": (0.3, 0.0005), "vertical": (1.5, 0.005)}
@@ -78,12 +48,8 @@ TOLERANCE = {"shapes": (1.5, 0.005), "bubbles": (0.3, 0.0005), "vertical": (1.5,
 
 @pytest.mark.parametrize("name", sorted(SCENES))
 def test_golden_images(name):
-    image = np.clip(np.rint(SCENES[name]() * 255), 0, 255).astype(np.uint8)
+    image = as_png_pixels(SCENES[name]())
     path = GOLDEN / f"{name}.png"
-    if REGENERATE:
-        GOLDEN.mkdir(exist_ok=True)
-        Image.fromarray(image).save(path, optimize=True)
-        pytest.skip(f"regenerated {path}")
     expected = np.asarray(Image.open(path).convert("RGB"))
     assert expected.shape == image.shape
     diff = np.abs(expected.astype(np.int16) - image.astype(np.int16)).max(axis=2)
@@ -92,8 +58,13 @@ def test_golden_images(name):
     assert (diff > 64).mean() < strong, f"{(diff > 64).mean():.3%} of pixels differ strongly from {path}"
 
 
-def test_rendering_is_deterministic():
-    assert np.array_equal(scene_shapes(), scene_shapes())
+def test_rendering_does_not_depend_on_the_process():
+    """Another interpreter with another hash seed draws the same pixels (no set or dict order leaks into a page)."""
+    code = ("import sys; from tests.core.lettering_scenes import scene_shapes; "
+            "sys.stdout.buffer.write(scene_shapes().tobytes())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONHASHSEED": "12345", "PATH": ""},
+                         capture_output=True, check=True).stdout
+    assert out == scene_shapes().tobytes()
 
 
 def test_pixels_outside_the_bubbles_are_untouched():

@@ -15,10 +15,22 @@ def test_default_scale_is_the_reference_one():
     assert DEFAULT_MLLM_SCALE == 0.4
 
 
-def test_formula():
+def test_worked_example_from_the_spec():
+    """Spec §6.4 step 7: F = mllm_scale · (MLLM output) + (1 − mllm_scale) · (character tokens). Worked by hand:
+    MLLM output (2, 10), characters (1, 0), scale 0.4 → (0.8 + 0.6, 4.0 + 0.0) = (1.4, 4.0)."""
+    adapted = torch.tensor([[[2.0, 10.0]]])
+    original = torch.tensor([[[1.0, 0.0]]])
+    torch.testing.assert_close(mix_tokens(adapted, original, 0.4), torch.tensor([[[1.4, 4.0]]]))
+
+
+def test_the_scale_weights_the_mllm_output():
+    """A small scale stays near the encoded characters: at 0.25 the mix is three times closer to them than to the
+    MLLM output; 0 and 1 give each side exactly."""
     generator = torch.Generator().manual_seed(0)
     adapted, original = torch.randn(2, 1, 64, 8, generator=generator)
-    torch.testing.assert_close(mix_tokens(adapted, original, 0.4), 0.4 * adapted + 0.6 * original)
+    mixed = mix_tokens(adapted, original, 0.25)
+    to_original, to_adapted = (mixed - original).norm(), (mixed - adapted).norm()
+    torch.testing.assert_close(to_adapted / to_original, torch.tensor(3.0))
     assert torch.equal(mix_tokens(adapted, original, 0.0), original)
     assert torch.equal(mix_tokens(adapted, original, 1.0), adapted)
 

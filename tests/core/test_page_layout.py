@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -306,3 +307,29 @@ def test_bad_casts_name_the_panel(panel, match):
 def test_box_of_character():
     assert box_of_character(None, 2, 2) == 1 and box_of_character(None, 3, 2) is None
     assert box_of_character((3, 1), 1, 2) == 1 and box_of_character((3, 1), 2, 2) is None
+
+
+PRESET_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "page_presets.json"
+
+
+def test_presets_and_reading_order_match_the_shared_fixture():
+    """tests/fixtures/page_presets.json is what the page canvas (web/js/page_model.js) is checked against too, so the
+    canvas draws the panels the backend composes, in the backend's reading order."""
+    import json
+
+    from diffsensei_core.page.geometry import bounding_rect
+    from diffsensei_core.page.page_layout import build_page
+    from diffsensei_core.page.presets import preset_outlines
+
+    fixture = json.loads(PRESET_FIXTURE.read_text(encoding="utf-8"))
+    size = fixture["page"]
+    assert list(fixture["outlines"]) == [name for name in PRESETS if name != CUSTOM]
+    for name, expected in fixture["outlines"].items():
+        outlines = preset_outlines(name, size["width"], size["height"], size["margin"], size["gutter"])
+        assert json.loads(json.dumps(outlines)) == expected, name
+        rects = [tuple(o) if isinstance(o[0], int) else bounding_rect(o) for o in outlines]
+        for direction in ("rtl", "ltr"):
+            page = build_page(width=size["width"], height=size["height"], dpi=150, direction=direction,
+                              margin=size["margin"], gutter=size["gutter"], preset=name)
+            order = [rects.index(tuple(panel.rect)) for panel in page.panels]
+            assert order == fixture["reading_orders"][f"{name}|{direction}"], (name, direction)

@@ -45,7 +45,9 @@ def _bootstrap_comfyui() -> str | None:
     """Import ComfyUI once (CPU mode); return a skip reason, or None when usable."""
     if "reason" not in _bootstrap:
         try:
-            _bootstrap["comfy"] = comfy_session.import_comfyui(cpu=True)
+            # CPU unless DIFFSENSEI_TEST_DEVICE=gpu: then ComfyUI picks the GPU and, where its main.py would, dynamic
+            # VRAM (the device and gradient checks are written for both)
+            _bootstrap["comfy"] = comfy_session.import_comfyui(cpu=os.environ.get("DIFFSENSEI_TEST_DEVICE") != "gpu")
             _bootstrap["reason"] = None
         except comfy_session.ComfyUIUnavailable as e:
             _bootstrap["reason"] = f"{e} (host tests need ComfyUI and its Python; see README, Tests)"

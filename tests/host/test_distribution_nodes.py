@@ -443,3 +443,72 @@ def test_sd1_clip_encodes_like_comfyui_trains_and_samples_for_ksampler(comfy, pa
                                                        r"but the connected CLIP has clip_l \(32-d\) \+ clip_g"):
         sample(nodes, distribution, clip=models[1])
 
+
+
+def _plain_copies(unet, clip):
+    """The same UNet and CLIP with every weight an ordinary tensor of its own and no weight wrappers: plain autograd."""
+    import copy
+
+    import comfy.model_patcher
+
+    def patcher_of(module, like):
+        return comfy.model_patcher.ModelPatcher(module, load_device=like.load_device,
+                                                offload_device=like.offload_device)
+
+    model = copy.deepcopy(unet.model)
+    text = clip.clone()
+    text.cond_stage_model = copy.deepcopy(clip.cond_stage_model)
+    text.patcher = patcher_of(text.cond_stage_model, clip.patcher)
+    return patcher_of(model, unet), text
+
+
+def _prompt_gradients(pack, nodes, unet, clip, latents) -> list[torch.Tensor]:
+    """d loss / d soft prompts for one fixed draw (2 prompts of 2 tokens, one image, fixed noise and timestep)."""
+    import comfy.model_management as mm
+
+    train_node, _ = nodes
+    text_embeds = import_from_pack(pack, "nodes.host.text_embeds")
+    core = import_from_pack(pack, "diffsensei_core.distribution")
+    mm.load_models_gpu([unet, clip.patcher])
+    encoder = text_embeds.ComfyPromptEncoder(clip, tokens=2, where="test")
+    contexts = [c.detach().clone().requires_grad_(True)
+                for c in core.SoftPrompts(prompts=2, tokens=2, widths=encoder.identity.widths, seed=0).snapshot()]
+    encoded = encoder(contexts)
+    loss = train_node.UNetDenoiseLoss(unet, latents, images_per_step=1, width=RESOLUTION, height=RESOLUTION)
+    loss(encoded.hidden, encoded.pooled, torch.Generator().manual_seed(5)).backward()
+    return [c.grad for c in contexts]
+
+
+def test_training_gradients_match_plain_autograd(pack, nodes, models):
+    """The trainer's copy-on-use clones give the gradients plain autograd gives on private copies of the weights.
+    Runs on whatever device ComfyUI picks (with dynamic VRAM on CUDA, weights are cast per use into shared buffers:
+    this is the check that the trainer's copies are its own)."""
+    train_node, _ = nodes
+    unet, clip, vae = models
+    pixels = train_node.prepare_images(reference_images(), RESOLUTION)
+    with torch.no_grad():
+        latents = unet.model.process_latent_in(vae.encode(pixels)).float()
+    with torch.inference_mode(False), torch.enable_grad():
+        latents = latents.clone()
+        trainable_unet, trainable_clip = train_node.trainable(unet), clip.clone()
+        trainable_clip.patcher = train_node.trainable(trainable_clip.patcher)
+        try:
+            ours = _prompt_gradients(pack, nodes, trainable_unet, trainable_clip, latents)
+        finally:
+            train_node._remove_wrappers(trainable_unet)
+            train_node._remove_wrappers(trainable_clip.patcher)
+        reference = _prompt_gradients(pack, nodes, *_plain_copies(unet, clip), latents)
+    for got, expected in zip(ours, reference, strict=True):
+        assert float(expected.abs().max()) > 0, "the loss reaches the prompts"
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_the_encoders_device_comes_from_the_patcher_not_a_weight(pack, models):
+    """With dynamic VRAM the weights stay in RAM until a layer casts them: the device to run on is the patcher's."""
+    text_embeds = import_from_pack(pack, "nodes.host.text_embeds")
+    _unet, clip, _vae = models
+    elsewhere = clip.clone()
+    elsewhere.patcher = clip.patcher.clone()
+    elsewhere.patcher.load_device = torch.device("meta")  # weights stay on the CPU
+    encoder = text_embeds.ComfyPromptEncoder(elsewhere, tokens=2, where="test")
+    assert encoder.device == torch.device("meta")

@@ -8,9 +8,13 @@ import urllib.request
 import pytest
 from conftest import PACK_NAME, REPO, live_server
 
-NODE_IDS = (
+NODE_IDS = (  # public ids: saved workflows name them, so they never change
     "DiffSenseiLoadModel", "DiffSenseiLoadAdapter", "DiffSenseiLoadEncoders", "DiffSenseiEncodeCharacters",
-    "DiffSenseiPanelLayout", "DiffSenseiApply", "DiffSenseiSigmas",
+    "DiffSenseiPanelLayout", "DiffSenseiApply", "DiffSenseiSigmas", "DiffSenseiLoadMLLM",
+    "DiffSenseiMLLMAdaptCharacters", "DiffSenseiPageLayout", "DiffSenseiPagePanels", "DiffSenseiComposePage",
+    "DiffSenseiLetterBubbles", "DiffSenseiExportPages", "DiffSenseiTrainPromptDistribution",
+    "DiffSenseiLoadPromptDistribution", "DiffSenseiSamplePromptDistribution", "DiffSenseiMixPromptDistributions",
+    "DiffSenseiDescribePhoto", "DiffSenseiMangaStyle", "DiffSenseiPhotoToManga",
 )
 
 

@@ -66,8 +66,9 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def start(comfy_root: Path, base: Path, *, pack_dir: Path = REPO, python: str = sys.executable,
-          startup_seconds: float = STARTUP_SECONDS) -> Iterator[LiveServer]:
-    """Start ``main.py --cpu`` of ``comfy_root`` with this pack; stop it on exit. Raises ServerStartError."""
+          startup_seconds: float = STARTUP_SECONDS, extra_args: tuple[str, ...] = ()) -> Iterator[LiveServer]:
+    """Start ``main.py --cpu`` of ``comfy_root`` with this pack (and ``extra_args``, e.g. ``--front-end-root``); stop
+    it on exit. Raises ServerStartError."""
     base = Path(base)
     (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
     link = base / "custom_nodes" / PACK_NAME
@@ -89,7 +90,7 @@ def start(comfy_root: Path, base: Path, *, pack_dir: Path = REPO, python: str = 
             [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
              "--extra-model-paths-config", str(config), "--output-directory", str(base / "output"),
              "--input-directory", str(base / "input"), "--temp-directory", str(base / "temp"),
-             "--user-directory", str(base / "user"), "--disable-auto-launch"],
+             "--user-directory", str(base / "user"), "--disable-auto-launch", *extra_args],
             cwd=comfy_root, stdout=log_file, stderr=subprocess.STDOUT,
         )
     server = LiveServer(port=port, base=base, log_path=log_path, process=process)

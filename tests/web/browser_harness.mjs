@@ -128,3 +128,98 @@ export function canvasMouse(page, canvas, pad = 8) {
 export function near(got, want, tolerance = 0.012) {
   return got.length === want.length && got.every((v, i) => Math.abs(v - want[i]) < tolerance);
 }
+
+/**
+ * The frontend the page runs: {version, vueNodes} (Nodes 2.0 on or off). Also starts recording deprecation warnings
+ * with their stacks into window.__dssDeprecations (see ownDeprecations).
+ */
+export function frontendInfo(page) {
+  return page.evaluate(() => {
+    const { app } = window.comfyAPI.app;
+    return {
+      version: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
+      vueNodes: !!app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled"),
+    };
+  });
+}
+
+/** Record every console warning that says "deprecated" with the stack that printed it (call before page.goto). */
+export function recordDeprecations(page) {
+  return page.addInitScript(() => {
+    window.__dssDeprecations = [];
+    const warn = console.warn;
+    console.warn = function (...args) {
+      if (/deprecat/i.test(String(args[0]))) window.__dssDeprecations.push(`${args[0]}\n${new Error().stack}`);
+      return warn.apply(this, args);
+    };
+  });
+}
+
+/** The deprecation warnings printed from the pack's own scripts (should be none). */
+export function ownDeprecations(page) {
+  return page.evaluate((pack) => (window.__dssDeprecations ?? []).filter((w) => w.includes(`/extensions/${pack}/`)), PACK);
+}
+
+/** Scroll the graph (at 100 %) so node `id`'s top-left corner is at (x, y) of the graph canvas; waits two frames. */
+export async function showNode(page, id, [x, y] = [60, 130]) {
+  await page.evaluate(({ id, x, y }) => {
+    const { app } = window.comfyAPI.app;
+    const node = app.graph.getNodeById(id);
+    app.canvas.ds.scale = 1;
+    app.canvas.ds.offset = [x - node.pos[0], y - node.pos[1]];
+    app.canvas.setDirty(true, true);
+  }, { id, x, y });
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
+/**
+ * What node `id`'s editor holds and what is on screen: {value (the STRING widget), model (the on-screen editor's
+ * value as it would write it), current (the editor on screen is the node's own), onScreen (editors of that class in
+ * the page), status, jsonHidden}. `spec` = {property, widget, cls, serialize: "layout" | "page"}.
+ */
+export function editorState(page, id, spec) {
+  return page.evaluate(async ({ id, spec, pack }) => {
+    const { app } = window.comfyAPI.app;
+    const node = app.graph.getNodeById(id);
+    const editor = node[spec.property];
+    const shown = [...document.querySelectorAll(`.${spec.cls}`)].filter((el) => el.isConnected);
+    const model = await import(`/extensions/${pack}/js/${spec.serialize === "page" ? "page_model" : "layout_model"}.js`);
+    const write = (e) => (spec.serialize === "page" ? model.serializePage(e.page) : model.serializeLayout(e.layout));
+    const widget = node.widgets.find((w) => w.name === spec.widget);
+    return {
+      value: widget.value, jsonHidden: !!widget.hidden, onScreen: shown.length,
+      current: shown.length === 1 && shown[0] === editor.root, model: write(editor), status: editor.status.textContent,
+    };
+  }, { id, spec, pack: PACK });
+}
+
+/**
+ * Give the graph the keyboard: a click on an empty spot of it. Only once before a series of undo/redo keys: on the
+ * 1.27 frontend a click between two quick undos stopped the next Ctrl+Z in our runs (its change tracker compares the
+ * graph on mouse-up without waiting for a restore in progress).
+ */
+export function focusGraph(page, emptySpot = [900, 760]) {
+  return page.mouse.click(...emptySpot);
+}
+
+/** Right-click node `id`'s title (a DOM header in Nodes 2.0, the canvas elsewhere) and click the entry `text`. */
+export async function nodeMenu(page, id, text) {
+  const vue = page.locator(`[data-node-id="${id}"]`).first();
+  let at;
+  if (await vue.count()) {
+    const b = await vue.boundingBox();
+    at = [b.x + 60, b.y + 12];
+  } else {
+    at = await page.evaluate((id) => {
+      const { app } = window.comfyAPI.app;
+      const node = app.graph.getNodeById(id);
+      const rect = app.canvas.canvas.getBoundingClientRect();
+      const [x, y] = app.canvas.ds.convertOffsetToCanvas([node.pos[0] + 60, node.pos[1] - 12]);
+      return [rect.left + x, rect.top + y];
+    }, id);
+  }
+  await page.mouse.click(...at, { button: "right" });
+  const entry = page.getByText(text, { exact: true }).first();
+  await entry.waitFor({ state: "visible", timeout: 5000 });
+  await entry.click();
+}

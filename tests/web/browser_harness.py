@@ -1,6 +1,10 @@
-"""What the browser tests (``test_panel_layout_browser.py``, ``test_page_layout_browser.py``) share: the requirement
-probe (node, playwright-core, chromium, a ComfyUI with a Python that runs it), a live server, queueing an API prompt,
-and running one ``*_browser.mjs`` check with its result file and screenshots.
+"""What the browser tests share: the requirement probe (node, playwright-core, chromium, a ComfyUI with a Python that
+runs it), the frontend modes, a live server in one mode, queueing an API prompt, stand-in reference images, and
+running one ``*_browser.mjs`` check with its result file and screenshots.
+
+Frontend modes (``MODES``): ``bundled`` — the frontend the host ComfyUI ships (its own default renderer); ``newest``
+— the newest ``comfyui-frontend-package`` (``install_frontend.py``) on the classic canvas; ``nodes2`` — the same with
+Nodes 2.0 (setting ``Comfy.VueNodes.Enabled``).
 
 Imported by the test modules by name (pytest puts this folder on ``sys.path``: it has no ``__init__.py``). Not a
 conftest.py: tests/host imports its own ``conftest`` by name, which a second one would shadow when both folders run
@@ -15,14 +19,17 @@ import json
 import logging
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from install_frontend import static_root
 
 log = logging.getLogger("diffsensei")
 HERE = Path(__file__).resolve().parent
@@ -75,14 +82,54 @@ def _requirements() -> tuple[dict, str | None]:
 WEB_ENV, SKIP_REASON = _requirements()
 
 
+# mode → (newest frontend package?, Nodes 2.0 setting: True, False, or None = the frontend's own default)
+MODES = {"bundled": (False, None), "newest": (True, False), "nodes2": (True, True)}
+
+
+def mode_skip_reason(mode: str) -> str | None:
+    """Why ``mode`` cannot run here, or None."""
+    if MODES[mode][0] and static_root() is None:
+        return (f"{mode}: the newest frontend package is not installed (run: python "
+                f"{Path(__file__).with_name('install_frontend.py').relative_to(REPO)})")
+    return None
+
+
 @contextlib.contextmanager
-def serve(base: Path) -> Iterator:
-    """A live ComfyUI with the pack over ``base`` (its input, output ... folders); fails the test if it cannot start."""
+def serve(base: Path, mode: str = "bundled") -> Iterator:
+    """A live ComfyUI with the pack over ``base`` (its input, output ... folders) in frontend ``mode``; fails the test
+    if it cannot start."""
+    newest, vue_nodes = MODES[mode]
+    settings = {"Comfy.TutorialCompleted": True}
+    if vue_nodes is not None:
+        settings["Comfy.VueNodes.Enabled"] = vue_nodes
+    (base / "user" / "default").mkdir(parents=True, exist_ok=True)
+    (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps(settings))
+    extra = ("--front-end-root", str(static_root())) if newest else ()
+    root, python = WEB_ENV["comfy_root"], WEB_ENV["comfy_python"]
     try:
-        with live_server.start(WEB_ENV["comfy_root"], base, python=WEB_ENV["comfy_python"]) as running:
+        with live_server.start(root, base, python=python, extra_args=extra) as running:
             yield running
     except live_server.ServerStartError as err:
         pytest.fail(str(err))
+
+
+def figure_png(colour: tuple[int, int, int], width: int = 96, height: int = 128) -> bytes:
+    """A small PNG of a coloured stick figure (head and body) on white, as a stand-in reference image."""
+    rows = []
+    for y in range(height):
+        row = bytearray([0])  # filter: none
+        for x in range(width):
+            head = (x - width / 2) ** 2 + (y - height * 0.25) ** 2 <= (width * 0.18) ** 2
+            body = abs(x - width / 2) <= width * 0.22 and height * 0.42 <= y <= height * 0.95
+            row += bytes(colour if head or body else (250, 250, 250))
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(
+        b"IEND", b"")
 
 
 def queue(server, prompt: dict, timeout: float = 60) -> dict:
@@ -98,11 +145,12 @@ def queue(server, prompt: dict, timeout: float = 60) -> dict:
     raise AssertionError(f"prompt {prompt_id} did not finish; log:\n{server.log()[-3000:]}")
 
 
-def run_check(script: str, server, out: Path, *args: str, timeout: float = 400) -> tuple[bool, dict, str]:
+def run_check(script: str, server, out: Path, *args: str, timeout: float = 400,
+              prefix: str = "") -> tuple[bool, dict, str]:
     """Run ``tests/web/<script>`` against ``server`` with its results in ``out``.
 
     Returns (passed, DIR/result.json as a dict, a failure report with the script's output and console). Screenshots
-    stay in ``out``; ``$DIFFSENSEI_WEB_ARTIFACTS`` gets a copy.
+    stay in ``out``; ``$DIFFSENSEI_WEB_ARTIFACTS`` gets a copy, each name after ``prefix``.
     """
     out.mkdir(parents=True, exist_ok=True)
     run = subprocess.run(
@@ -117,7 +165,7 @@ def run_check(script: str, server, out: Path, *args: str, timeout: float = 400) 
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         for png in out.glob("*.png"):
-            shutil.copy(png, Path(artifacts) / png.name)
+            shutil.copy(png, Path(artifacts) / f"{prefix}{png.name}")
     report = (
         f"{script} failed (rc {run.returncode}); screenshots in {out}\nstdout:\n{run.stdout[-3000:]}\n"
         f"stderr:\n{run.stderr[-3000:]}\nconsole:\n" + "\n".join(result.get("console", [])[-20:])

@@ -1,5 +1,5 @@
 // Browser check of the page canvas on "DiffSensei: Page layout" against a running ComfyUI (started by
-// test_page_layout_browser.py):
+// test_editors_browser.py, in every frontend mode):
 //
 //   node tests/web/page_layout_browser.mjs --url http://127.0.0.1:PORT --out DIR [--chromium PATH]
 //
@@ -75,7 +75,7 @@ await runBrowserCheck({ viewport: { width: 1200, height: 900 } }, async ({ args,
   value = JSON.parse((await state()).value);
   assert.ok(near(value.panels[1].box, [0.6, 0.11, 0.94, 0.6]), `resized panel 2 ${value.panels[1].box}`);
   step("move and resize", { box: value.panels[1].box });
-  await page.mouse.move(5, 5);
+  await page.mouse.move(700, 860); // away from the tabs and toolbars (their hover popups)
   const editorBox = await page.locator(".diffsensei-page-editor").boundingBox();
   await page.screenshot({
     path: join(args.out, "page_layout_node.png"),
@@ -150,7 +150,7 @@ await runBrowserCheck({ viewport: { width: 1200, height: 900 } }, async ({ args,
   await mouse.click([0.75, 0.25]);
   s = await typeCast("2, 1");
   assert.deepEqual(JSON.parse(s.value).panels[0], { prompt: "first", cast: [2, 1], characters: JSON.parse(s.value).panels[0].characters });
-  await page.mouse.move(5, 5);
+  await page.mouse.move(700, 860); // away from the tabs and toolbars (their hover popups)
   const castBox = await page.locator(".diffsensei-page-editor").boundingBox();
   await page.screenshot({
     path: join(args.out, "page_layout_cast.png"),

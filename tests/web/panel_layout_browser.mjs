@@ -1,4 +1,4 @@
-// Browser check of the Panel layout box editor against a running ComfyUI (started by test_panel_layout_browser.py).
+// Browser check of the Panel layout box editor against a running ComfyUI (started by test_editors_browser.py).
 //
 //   node tests/web/panel_layout_browser.mjs --url http://127.0.0.1:PORT --graph GRAPH.json --out DIR [--chromium PATH]
 //   node tests/web/panel_layout_browser.mjs --url http://127.0.0.1:PORT --workflows LIST.json --out DIR [...]
@@ -133,12 +133,12 @@ async function run({ args, page, result, step }) {
   step("graphToPrompt sends the layout", prompt);
 
   // The JSON button shows the raw text box (with the same value) and hides it again.
+  const jsonShown = (want) => page.waitForFunction(({ value, want }) => [...document.querySelectorAll("textarea")]
+    .some((t) => t.value === value && t.offsetParent !== null) === want, { value: s.value, want }, { timeout: 5000 });
   await button("json");
-  const textarea = page.locator("textarea.comfy-multiline-input");
-  await textarea.waitFor({ state: "visible", timeout: 5000 });
-  assert.equal(await textarea.inputValue(), s.value);
+  await jsonShown(true);
   await button("json");
-  await textarea.waitFor({ state: "hidden", timeout: 5000 });
+  await jsonShown(false);
   assert.equal((await state()).layoutHidden, true);
   step("JSON text shown and hidden");
 
@@ -179,12 +179,13 @@ async function run({ args, page, result, step }) {
   await canvas.waitFor({ state: "visible" });
   step("save and reload keeps the layout", reloaded);
 
-  // The canvas follows the width widget live; normalised boxes stay put.
+  // The canvas follows the width widget live (set as its number field does); normalised boxes stay put.
   const wider = PANEL.width + 256;
   await page.evaluate(({ id, width }) => {
     const node = window.comfyAPI.app.app.graph.getNodeById(Number(id));
-    node.widgets.find((w) => w.name === "width").value = width;
-    node.setDirtyCanvas(true, true);
+    const widget = node.widgets.find((w) => w.name === "width");
+    widget.value = width;
+    widget.callback?.(width);
   }, { id: LAYOUT_ID, width: wider });
   await page.waitForFunction((want) => {
     const c = document.querySelector("canvas.diffsensei-layout-canvas");
@@ -225,7 +226,7 @@ async function run({ args, page, result, step }) {
 
   // Screenshot: select character 2 to show the handles, then capture the page and the node.
   await click([0.7, 0.8]);
-  await page.mouse.move(5, 5);
+  await page.mouse.move(450, 860); // away from the tabs and toolbars (their hover popups)
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(args.out, "panel_layout.png") });
   const box = await page.locator(".diffsensei-layout-editor").boundingBox();
@@ -265,8 +266,10 @@ async function checkWorkflows({ args, page, result, step }) {
       const byId = Object.fromEntries(saved.nodes.map((n) => [n.id, n]));
       const unregistered = workflow.nodes.filter((n) => !registered[n.type]).map((n) => n.type);
       const wrongType = workflow.nodes.filter((n) => byId[n.id]?.type !== n.type).map((n) => `${n.id}:${n.type}`);
+      // Newer frontends leave out an empty widgets_values when saving: empty and missing are the same.
       const changedWidgets = workflow.nodes
-        .filter((n) => n.widgets_values && JSON.stringify(byId[n.id]?.widgets_values) !== JSON.stringify(n.widgets_values))
+        .filter((n) => n.widgets_values && JSON.stringify(byId[n.id]?.widgets_values ?? [])
+          !== JSON.stringify(n.widgets_values))
         .map((n) => ({ id: n.id, type: n.type, file: n.widgets_values, ui: byId[n.id]?.widgets_values }));
       // A file the schema rejects is still loaded, with an alert toast naming the zod error.
       const invalid = [...document.querySelectorAll(".p-toast-message")].filter((t) => !earlierToasts.has(t))

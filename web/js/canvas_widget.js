@@ -1,15 +1,16 @@
-// The frontend binding shared by the pack's canvas widgets (the Panel layout box editor, the Page layout canvas): a
-// DOM widget with a toolbar, a canvas drawn at the shape of the thing edited, and a status line, kept in step with
-// one STRING widget of the node that stays the only place the value lives (saved in widgets_values, sent in the API
-// prompt). Subclasses say what to draw and how a drag edits the value; geometry stays in the DOM-free *_model.js.
+// The editor base shared by the pack's canvas widgets (the Panel layout box editor, the Page layout canvas): a DOM
+// widget with a toolbar, a canvas drawn at the shape of the thing edited, and a status line, kept in step with one
+// STRING widget of the node that stays the only place the value lives (saved in widgets_values, sent in the API
+// prompt). Subclasses say what to draw and how a drag edits the value; geometry stays in the DOM-free *_model.js,
+// texts in ./editor_text.js, and how an editor is attached to its node and follows the graph in ./editor_binding.js.
 //
 // ComfyUI imports every .js file under web/ as an extension, this one too: it only exports and registers nothing on
-// import; the bindings call registerCanvasEditor(). Only window.comfyAPI is used; node callbacks are chained.
+// import. Only window.comfyAPI is used.
 
-import { fitRect, handlePoints } from "./layout_model.js";
+import { HANDLE, PAD } from "./canvas_drawing.js";
+import { say, stringsStamp } from "./editor_text.js";
+import { fitRect } from "./layout_model.js";
 
-export const PAD = 8; // canvas pixels around the drawing, so edge handles stay grabbable
-const HANDLE = 5; // half the side of a resize handle, canvas pixels
 const PAPER = "#f7f4ec";
 const PROP_SHOW_JSON = "diffsensei_show_json";
 const TEXT_COLOUR = "var(--input-text, #ddd)";
@@ -17,10 +18,6 @@ const PRESSED = "var(--p-primary-color, #2b6cb0)";
 const BUTTON_STYLE = {
   font: "inherit", padding: "1px 6px", borderRadius: "4px", cursor: "pointer",
   border: "1px solid var(--border-color, #555)", background: "var(--comfy-input-bg, #222)", color: TEXT_COLOUR,
-};
-const CURSORS = {
-  n: "ns-resize", s: "ns-resize", e: "ew-resize", w: "ew-resize", nw: "nwse-resize", se: "nwse-resize",
-  ne: "nesw-resize", sw: "nesw-resize", move: "move",
 };
 
 function comfyApp() {
@@ -36,6 +33,12 @@ export function chain(original, extra) {
   };
 }
 
+/** Whether input `slot` of `node` is linked: node.isInputConnected (current frontends), else the slot's link id. */
+export function inputLinked(node, slot) {
+  if (typeof node.isInputConnected === "function") return node.isInputConnected(slot);
+  return node.inputs?.[slot]?.link != null;
+}
+
 function element(tag, style = {}, props = {}) {
   const el = document.createElement(tag);
   Object.assign(el.style, style);
@@ -43,60 +46,12 @@ function element(tag, style = {}, props = {}) {
   return el;
 }
 
-/** The pointer cursor over a resize handle name ("nw", "n", ...), "move", or nothing (crosshair: draw a box). */
-export function cursorFor(handle) {
-  return handle ? CURSORS[handle] ?? "default" : "crosshair";
-}
-
-// ------------------------------------------------------------------------------------------------ drawing helpers
-
-/** The selection outline of a box [x, y, w, h] (canvas pixels) with its 8 resize handles. */
-export function drawHandles(ctx, [x, y, w, h]) {
-  ctx.save();
-  ctx.strokeStyle = "#0af";
-  ctx.lineWidth = 1;
-  ctx.strokeRect(x - 0.5, y - 0.5, w + 1, h + 1);
-  ctx.fillStyle = "#fff";
-  for (const p of handlePoints([x, y, x + w, y + h])) {
-    ctx.fillRect(p.x - HANDLE, p.y - HANDLE, 2 * HANDLE, 2 * HANDLE);
-    ctx.strokeRect(p.x - HANDLE + 0.5, p.y - HANDLE + 0.5, 2 * HANDLE - 1, 2 * HANDLE - 1);
-  }
-  ctx.restore();
-}
-
-/** A dashed outline of a box [x, y, w, h] (canvas pixels): the box a drag is drawing. */
-export function dashedRect(ctx, [x, y, w, h], colour, lineWidth = 1) {
-  ctx.save();
-  ctx.setLineDash([4, 3]);
-  ctx.lineWidth = lineWidth;
-  ctx.strokeStyle = colour;
-  ctx.strokeRect(x, y, w, h);
-  ctx.restore();
-}
-
-/** Text centred on (x, y); leaves the context's text settings changed (call inside save/restore). */
-export function centredText(ctx, text, x, y, { font = "bold 12px sans-serif", colour = "#fff", maxWidth } = {}) {
-  ctx.fillStyle = colour;
-  ctx.font = font;
-  ctx.textAlign = "center";
-  ctx.textBaseline = "middle";
-  if (maxWidth === undefined) ctx.fillText(text, x, y);
-  else ctx.fillText(text, x, y, maxWidth);
-}
-
-export function roundedRect(ctx, x, y, w, h, r) {
-  ctx.beginPath();
-  ctx.moveTo(x + r, y);
-  ctx.arcTo(x + w, y, x + w, y + h, r);
-  ctx.arcTo(x + w, y + h, x, y + h, r);
-  ctx.arcTo(x, y + h, x, y, r);
-  ctx.arcTo(x, y, x + w, y, r);
-  ctx.closePath();
-}
-
 function zeroSize() {
   return [0, -4];
 }
+
+/** Editors by their root element: what ./editor_binding.js finds on screen. */
+export const editorOfRoot = new WeakMap();
 
 // ------------------------------------------------------------------------------------------------ editor base
 
@@ -106,15 +61,23 @@ function zeroSize() {
  *   valueWidget   name of the node's STRING widget holding the value (JSON text)
  *   watched       widget names whose change re-syncs the editor (valueWidget among them)
  *   lockedBy      widget names that make the editor read-only when their input is linked
- *   hints         {linked, invalid}: what the status says when an edit is refused for either reason
+ *   hints         {linked, invalid}: text keys (./editor_text.js) of what the status says when an edit is refused
  *   minAreaHeight CSS pixels the canvas area keeps at least
+ *   property      the node property that holds the editor (a rebuilt node's editor is found there)
  * Subclasses implement sync(force), paperSize() → {width, height}, draw(ctx, frame), statusText(),
  * startDrag(point), dragTo(point), finishDrag(drag, point), dragCancelled(drag), cursorAt(point), onKeyDown(event),
  * and optionally onContextMenu(event), updateButtons(), resetSelection().
+ *
+ * Undo, redo and reloads rebuild the node under the same id with a new editor. An editor whose node was replaced
+ * hands its place on screen to the new one (takeOver) and retires: a retired editor never writes the value again.
  */
 export class CanvasEditor {
-  constructor(node, { prefix, valueWidget, watched, lockedBy, hints, minAreaHeight }) {
+  constructor(node, { prefix, valueWidget, watched, lockedBy, hints, minAreaHeight, property }) {
     this.node = node;
+    this.property = property;
+    this.retired = false;
+    this.texts = [];
+    this.stamp = stringsStamp();
     this.valueName = valueWidget;
     this.lockedBy = lockedBy;
     this.hints = hints;
@@ -131,6 +94,8 @@ export class CanvasEditor {
       display: "flex", flexDirection: "column", gap: "4px", boxSizing: "border-box", minHeight: "0",
       font: "12px sans-serif", color: TEXT_COLOUR,
     }, { className: `${prefix}-editor` });
+    this.root.dataset.diffsenseiEditor = prefix;
+    editorOfRoot.set(this.root, this);
     this.bar = element("div", { display: "flex", flexWrap: "wrap", gap: "3px", alignItems: "center" });
     this.area = element("div",
       { position: "relative", flex: "1 1 auto", minHeight: `${minAreaHeight}px`, overflow: "hidden" });
@@ -146,15 +111,77 @@ export class CanvasEditor {
     this.canvas.addEventListener("pointermove", (e) => this.onPointerMove(e));
     this.canvas.addEventListener("pointerup", (e) => this.onPointerUp(e));
     this.canvas.addEventListener("pointercancel", () => this.cancelDrag());
-    this.canvas.addEventListener("keydown", (e) => this.onKeyDown(e));
-    if (this.onContextMenu) this.canvas.addEventListener("contextmenu", (e) => this.onContextMenu(e));
+    this.canvas.addEventListener("keydown", (e) => this.handedOver(e) || this.onKeyDown(e));
+    if (this.onContextMenu) this.canvas.addEventListener("contextmenu", (e) => this.handedOver(e) || this.onContextMenu(e));
     this.canvas.addEventListener("wheel", (e) => {
       // Zoom and pan the graph as over the rest of the node.
       e.preventDefault();
       comfyApp().canvas?.processMouseWheel?.(e);
     }, { passive: false });
-    this.resizeObserver = new ResizeObserver(() => this.render());
+    // Shown again (Nodes 2.0 mounts nodes as they scroll into view) or resized: re-read the value, then redraw.
+    this.resizeObserver = new ResizeObserver(() => {
+      this.sync();
+      this.render();
+    });
     this.resizeObserver.observe(this.area);
+  }
+
+  // -------------------------------------------------------------------------------------------- texts
+
+  /** Set a text of the editor now and again whenever the language changes: `apply` writes it. */
+  label(apply) {
+    this.texts.push(apply);
+    apply();
+  }
+
+  /** Rewrite every text in the language in use (after a Comfy.Locale change). */
+  relabel() {
+    this.stamp = stringsStamp();
+    for (const apply of this.texts) apply();
+  }
+
+  // -------------------------------------------------------------------------------------------- node rebuilt
+
+  /**
+   * The editor of the node that now has this editor's node id in the graph on screen, when that is another node
+   * (undo, redo and reloads rebuild nodes under the same id); null while this editor's node is the current one.
+   */
+  successor() {
+    const app = comfyApp();
+    const graph = app.canvas?.graph ?? app.graph;
+    const current = graph?.getNodeById?.(this.node.id);
+    const editor = current && current !== this.node ? current[this.property] : null;
+    return editor && editor !== this ? editor : null;
+  }
+
+  /** Take the place on screen of `old` (the editor of the node this one's node replaced) and retire it. */
+  takeOver(old) {
+    if (old.root.isConnected && !this.root.isConnected) old.root.replaceWith(this.root);
+    old.retire();
+    this.sync(true);
+  }
+
+  /** True (and the event goes nowhere) when this editor's node was replaced: its successor takes the screen. */
+  handedOver(event) {
+    if (!this.retired && !this.successor()) return false;
+    event.preventDefault();
+    event.stopPropagation();
+    this.successor()?.takeOver(this);
+    return true;
+  }
+
+  /** Stop for good: no more drawing on resize, no more writes. */
+  retire() {
+    this.retired = true;
+    this.drag = null;
+    this.resizeObserver?.disconnect();
+  }
+
+  /** Follow the graph: hand over to a rebuilt node's editor, else re-read the value. */
+  follow() {
+    const next = this.successor();
+    if (next) next.takeOver(this);
+    else if (!this.retired) this.sync();
   }
 
   /** The node's STRING widget that holds the value. */
@@ -163,16 +190,24 @@ export class CanvasEditor {
   }
 
   get readOnly() {
-    return this.node.inputs?.some((i) => (this.lockedBy.includes(i.widget?.name) || this.lockedBy.includes(i.name))
-      && i.link != null) ?? false;
+    return this.node.inputs?.some((i, slot) => (this.lockedBy.includes(i.widget?.name) || this.lockedBy.includes(i.name))
+      && inputLinked(this.node, slot)) ?? false;
   }
 
-  /** A toolbar button; `action` runs on click, then the canvas takes the keyboard focus back. */
-  addButton(key, label, title, action) {
-    const b = element("button", BUTTON_STYLE, { textContent: label, title, type: "button" });
+  /**
+   * A toolbar button; `action` runs on click, then the canvas takes the keyboard focus back. `label` and `tip` are
+   * text keys (./editor_text.js; {values} fill them in); a label {text} is shown as it is (symbols).
+   */
+  addButton(key, label, tip, action, values = {}) {
+    const b = element("button", BUTTON_STYLE, { type: "button" });
+    this.label(() => {
+      b.textContent = typeof label === "string" ? say(label, values) : label.text;
+      b.title = say(tip, values);
+    });
     b.dataset.action = key;
     b.addEventListener("click", (event) => {
       event.stopPropagation();
+      if (this.handedOver(event)) return;
       action();
       this.canvas.focus();
     });
@@ -182,11 +217,11 @@ export class CanvasEditor {
 
   /**
    * A small toolbar text field; `commit(text)` runs when an edit is confirmed (Enter, or leaving the field after a
-   * change); Escape puts back the text it had. Keys typed in it are not graph shortcuts. Returns the <input>.
+   * change); Escape puts back the text it had. Keys typed in it are not graph shortcuts. `label` and `tip` are text
+   * keys. Returns the <input>.
    */
-  addField(key, label, title, commit, { width = "64px", placeholder = "" } = {}) {
-    const input = element("input", { ...BUTTON_STYLE, cursor: "text", width },
-      { type: "text", placeholder, spellcheck: false, title });
+  addField(key, label, tip, commit, { width = "64px" } = {}) {
+    const input = element("input", { ...BUTTON_STYLE, cursor: "text", width }, { type: "text", spellcheck: false });
     input.dataset.field = key;
     let before = "";
     input.addEventListener("focus", () => {
@@ -201,10 +236,15 @@ export class CanvasEditor {
       }
     });
     input.addEventListener("change", () => {
-      if (input.value !== before) commit(input.value);
+      if (input.value !== before && !this.retired) commit(input.value);
     });
-    const wrap = element("label", { display: "inline-flex", gap: "3px", alignItems: "center" }, { title });
-    wrap.append(label, input);
+    const wrap = element("label", { display: "inline-flex", gap: "3px", alignItems: "center" });
+    const caption = document.createTextNode("");
+    this.label(() => {
+      caption.textContent = say(label);
+      wrap.title = input.title = say(tip);
+    });
+    wrap.append(caption, input);
     this.fields[key] = input;
     this.bar.append(wrap);
     return input;
@@ -221,6 +261,7 @@ export class CanvasEditor {
 
   /** Write `text` into the value widget (its setter fires its callback), then re-sync and redraw the node. */
   store(text) {
+    if (this.retired || this.successor()) return; // a replaced node's editor never writes
     const widget = this.textWidget;
     if (widget && text !== widget.value) widget.value = text;
     this.seen = null;
@@ -231,17 +272,18 @@ export class CanvasEditor {
   /** False (and the status says why) when the value cannot be edited here: a linked input or invalid JSON. */
   editable() {
     if (this.readOnly) {
-      this.say(this.hints.linked);
+      this.warn(say(this.hints.linked));
       return false;
     }
     if (this.error) {
-      this.say(this.hints.invalid);
+      this.warn(say(this.hints.invalid));
       return false;
     }
     return true;
   }
 
-  say(message) {
+  /** Show `message` in the status line (until the next press on the canvas). */
+  warn(message) {
     this.message = message;
     this.render();
   }
@@ -296,6 +338,7 @@ export class CanvasEditor {
   }
 
   onPointerDown(event) {
+    if (this.handedOver(event)) return;
     if (event.button === 1) {
       comfyApp().canvas?.processMouseDown?.(event); // the middle button pans the graph
       return;
@@ -347,7 +390,8 @@ export class CanvasEditor {
    */
   render() {
     const area = this.area;
-    if (!area.isConnected) return;
+    if (!area.isConnected || this.retired) return;
+    if (this.stamp !== stringsStamp()) this.relabel();
     const fit = fitRect(Math.max(area.clientWidth - 2 * PAD, 1), Math.max(area.clientHeight - 2 * PAD, 1),
       this.paperSize());
     const cssW = Math.max(Math.round(fit.w + 2 * PAD), 2 * PAD + 1);
@@ -395,75 +439,4 @@ export class CanvasEditor {
     this.status.style.color = colour;
   }
 
-  destroy() {
-    this.resizeObserver?.disconnect();
-  }
-}
-
-// ------------------------------------------------------------------------------------------------ registration
-
-/**
- * Register the frontend extension that puts an editor on every node of type `nodeId`. Spec:
- *   name          extension name;  nodeId  the node's class id
- *   Editor        a CanvasEditor subclass, constructed as new Editor(node)
- *   property      node property holding the editor (e.g. "diffsenseiLayoutEditor")
- *   valueWidget   the STRING widget; nodes without it get no editor
- *   widgetName, widgetType   name and type of the (unserialised) DOM widget
- *   minHeight     the DOM widget's minimum height;  minSize  [w, h] the node grows to at least
- *   menu          optional (editor, node) → node context menu entries
- */
-export function registerCanvasEditor(spec) {
-  comfyApp().registerExtension({
-    name: spec.name,
-    async beforeRegisterNodeDef(nodeType, nodeData) {
-      if (nodeData?.name !== spec.nodeId) return;
-      const proto = nodeType.prototype;
-      const { property } = spec;
-      proto.onNodeCreated = chain(proto.onNodeCreated, function () {
-        attachEditor(this, spec);
-      });
-      proto.onConfigure = chain(proto.onConfigure, function () {
-        const editor = this[property];
-        if (!editor) return;
-        editor.applyJsonVisibility();
-        editor.resetSelection();
-        editor.sync(true);
-      });
-      proto.onConnectionsChange = chain(proto.onConnectionsChange, function () {
-        this[property]?.sync();
-      });
-      proto.onRemoved = chain(proto.onRemoved, function () {
-        this[property]?.destroy();
-      });
-      if (spec.menu) {
-        proto.getExtraMenuOptions = chain(proto.getExtraMenuOptions, function (_canvas, options) {
-          const editor = this[property];
-          if (editor && Array.isArray(options)) options.push(...spec.menu(editor, this), null);
-        });
-      }
-    },
-  });
-}
-
-function attachEditor(node, spec) {
-  if (node[spec.property] || !node.widgets?.some((w) => w.name === spec.valueWidget)) return;
-  const editor = new spec.Editor(node);
-  node[spec.property] = editor;
-  const widget = node.addDOMWidget(spec.widgetName, spec.widgetType, editor.root, {
-    serialize: false, // the value lives in the STRING widget
-    hideOnZoom: false,
-    getValue: () => String(editor.textWidget?.value ?? ""),
-    setValue: () => {},
-    getMinHeight: () => spec.minHeight,
-    onDraw: () => editor.sync(),
-  });
-  widget.serialize = false;
-  editor.widget = widget;
-  editor.applyJsonVisibility();
-  for (const w of Object.values(editor.widgets)) {
-    if (w) w.callback = chain(w.callback, () => editor.sync());
-  }
-  const [w, h] = node.size;
-  node.setSize([Math.max(w, spec.minSize[0]), Math.max(h, node.computeSize()[1], spec.minSize[1])]);
-  editor.sync(true);
 }

@@ -6,7 +6,10 @@
 // A layout is {characters: [entry, ...], dialogs: [entry, ...]}; an entry is {box: [x1, y1, x2, y2], extra}
 // with coordinates relative to the panel (0..1, origin top-left) and `extra` the other keys of a box given as
 // an object (kept when the layout is written back), or null. Points are {x, y} in the same relative units.
-// Every edit returns a new layout; the input is never changed.
+// Every edit returns a new layout; the input is never changed. Messages are worded by ./editor_text.js (English
+// unless the editor switched the language).
+
+import { say } from "./editor_text.js";
 
 export const KINDS = Object.freeze(["characters", "dialogs"]);
 
@@ -35,8 +38,6 @@ const PLAUSIBLE_MIN = -1;
 const PLAUSIBLE_MAX = 2;
 const DECIMALS = 4;
 
-const SINGULAR = { characters: "character", dialogs: "dialog" };
-
 export function characterColour(index) {
   return CHARACTER_COLOURS[((index % CHARACTER_COLOURS.length) + CHARACTER_COLOURS.length) % CHARACTER_COLOURS.length];
 }
@@ -51,7 +52,7 @@ export function boxCount(layout) {
 
 /** A box label for messages: "character box 2", "dialog box 1". */
 export function boxName(kind, index) {
-  return `${SINGULAR[kind]} box ${index + 1}`;
+  return say(`layout.box.${kind}`, { n: index + 1 });
 }
 
 // ------------------------------------------------------------------------------------------------ parse / write
@@ -71,27 +72,26 @@ export function parseLayout(text, panel = null) {
   try {
     value = JSON.parse(source);
   } catch (err) {
-    return fail(`the layout is not valid JSON (${err.message}); redraw the boxes or press Clear.`);
+    return fail(say("layout.parse.notJson", { detail: err.message }));
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return fail("the layout must be a JSON object with \"characters\" and \"dialogs\" lists.");
+    return fail(say("layout.parse.notObject"));
   }
   const unknown = Object.keys(value).filter((key) => !KNOWN_KEYS.has(key));
   if (unknown.length) {
-    return fail(`the layout has unknown keys ${unknown.join(", ")}; expected characters, dialogs (width, height).`);
+    return fail(say("layout.parse.unknownKeys", { keys: unknown.join(", ") }));
   }
   if (panel) {
     for (const side of ["width", "height"]) {
       if (side in value && value[side] !== panel[side]) {
-        return fail(`the JSON says ${side} ${value[side]} but the node's ${side} is ${panel[side]}; `
-          + `remove "${side}" from the JSON or make them agree.`);
+        return fail(say("layout.parse.sizeMismatch", { side, json: value[side], node: panel[side] }));
       }
     }
   }
   const layout = emptyLayout();
   for (const kind of KINDS) {
     const list = value[kind] ?? [];
-    if (!Array.isArray(list)) return fail(`"${kind}" must be a list of [x1, y1, x2, y2] boxes.`);
+    if (!Array.isArray(list)) return fail(say("layout.parse.notList", { kind }));
     for (let i = 0; i < list.length; i++) {
       const result = normaliseEntry(list[i], boxName(kind, i));
       if (result.error) return fail(result.error);
@@ -100,7 +100,7 @@ export function parseLayout(text, panel = null) {
     }
   }
   if (boxCount(layout) > MAX_BOXES) {
-    return fail(`the layout has ${boxCount(layout)} boxes; at most ${MAX_BOXES} (characters and dialogs together).`);
+    return fail(say("layout.parse.tooMany", { count: boxCount(layout), max: MAX_BOXES }));
   }
   return { layout, error: null, warnings };
 }
@@ -113,25 +113,25 @@ function normaliseEntry(item, what) {
     extra = Object.fromEntries(Object.entries(item).filter(([key]) => key !== "box" && key !== "bbox"));
   }
   if (!Array.isArray(coords) || coords.length !== 4) {
-    return { error: `${what} must be [x1, y1, x2, y2]; got ${JSON.stringify(item)}.` };
+    return { error: say("layout.parse.notBox", { what, got: JSON.stringify(item) }) };
   }
   if (!coords.every((c) => typeof c === "number" && Number.isFinite(c))) {
-    return { error: `${what} must hold 4 finite numbers; got ${JSON.stringify(coords)}.` };
+    return { error: say("layout.parse.notFinite", { what, got: JSON.stringify(coords) }) };
   }
   if (coords.some((c) => c < PLAUSIBLE_MIN || c > PLAUSIBLE_MAX)) {
-    return { error: `${what} ${JSON.stringify(coords)} is far outside 0..1; coordinates are relative to the panel.` };
+    return { error: say("layout.parse.farOutside", { what, got: JSON.stringify(coords) }) };
   }
   const warnings = [];
   let [x1, y1, x2, y2] = coords;
   if (x1 > x2 || y1 > y2) {
-    warnings.push(`${what} had swapped corners; sorted.`);
+    warnings.push(say("layout.parse.swapped", { what }));
     [x1, x2] = [Math.min(x1, x2), Math.max(x1, x2)];
     [y1, y2] = [Math.min(y1, y2), Math.max(y1, y2)];
   }
   const clamped = [x1, y1, x2, y2].map(clamp01);
-  if (clamped.some((c, i) => c !== [x1, y1, x2, y2][i])) warnings.push(`${what} reached outside the panel; clamped.`);
+  if (clamped.some((c, i) => c !== [x1, y1, x2, y2][i])) warnings.push(say("layout.parse.clamped", { what }));
   [x1, y1, x2, y2] = clamped;
-  if (x2 <= x1 || y2 <= y1) return { error: `${what} has no area inside the panel; redraw it.` };
+  if (x2 <= x1 || y2 <= y1) return { error: say("layout.parse.noArea", { what }) };
   return { entry: { box: [x1, y1, x2, y2], extra: extra && Object.keys(extra).length ? extra : null }, warnings };
 }
 
@@ -237,10 +237,8 @@ function withBox(layout, kind, index, box) {
 
 /** Add a box; returns {layout, selection, error}. The box must already be valid (see boxFromCorners). */
 export function addBox(layout, kind, box) {
-  if (!KINDS.includes(kind)) return { layout, selection: null, error: `unknown box kind ${kind}` };
-  if (boxCount(layout) >= MAX_BOXES) {
-    return { layout, selection: null, error: `a panel holds at most ${MAX_BOXES} boxes; delete one first.` };
-  }
+  if (!KINDS.includes(kind)) return { layout, selection: null, error: say("layout.unknownKind", { kind }) };
+  if (boxCount(layout) >= MAX_BOXES) return { layout, selection: null, error: say("layout.full", { max: MAX_BOXES }) };
   const next = { characters: layout.characters.slice(), dialogs: layout.dialogs.slice() };
   next[kind].push({ box: box.slice(), extra: null });
   return { layout: next, selection: { kind, index: next[kind].length - 1 }, error: null };
@@ -364,9 +362,7 @@ export function endDrag(layout, drag, point, options = {}) {
   const { preview } = updateDrag(layout, drag, point, options);
   const [x1, y1, x2, y2] = preview.box;
   if (x2 - x1 <= 0 && y2 - y1 <= 0) return { layout, selection: null, message: null };
-  if (!preview.valid) {
-    return { layout, selection: null, message: `box too small: drag at least ${MIN_BOX_PIXELS} px of the panel each way.` };
-  }
+  if (!preview.valid) return { layout, selection: null, message: say("layout.tooSmall", { min: MIN_BOX_PIXELS }) };
   const added = addBox(layout, drag.kind, preview.box);
   return { layout: added.layout, selection: added.selection, message: added.error };
 }
@@ -379,11 +375,11 @@ export function endDrag(layout, drag, point, options = {}) {
  */
 export function describeCounts(layout, references = null) {
   const c = layout.characters.length;
-  const d = layout.dialogs.length;
-  let text = `${c} character${c === 1 ? "" : "s"}, ${d} dialog${d === 1 ? "" : "s"}`;
-  if (references !== null && references !== c) {
-    text += ` — ${references} reference image${references === 1 ? "" : "s"} connected: `
-      + (references > c ? `draw ${references - c} more character box(es)` : `delete ${c - references} character box(es)`);
-  }
-  return text;
+  const counts = say("layout.counts", {
+    characters: say("layout.characters", { n: c }), dialogs: say("layout.dialogs", { n: layout.dialogs.length }),
+  });
+  if (references === null || references === c) return counts;
+  const connected = say("layout.references", { n: references });
+  return references > c ? say("layout.drawMore", { counts, references: connected, n: references - c })
+    : say("layout.deleteSome", { counts, references: connected, n: c - references });
 }

@@ -7,7 +7,9 @@
 //
 // ComfyUI imports every .js file under web/ as an extension, this one too: it only exports and registers nothing on
 // import. Page and panel entries are those of ./page_model.js ({box, polygon, rest}); every edit returns a new page.
+// Messages are worded by ./editor_text.js; "all" (or its translation) means every character.
 
+import { say } from "./editor_text.js";
 import { resolvedPanels, round6 } from "./page_model.js";
 
 /** A panel entry's cast as stored: a list, or null when the panel shows every character (no key, or null). */
@@ -17,23 +19,24 @@ export function panelCast(entry) {
 }
 
 export function formatCast(cast) {
-  return Array.isArray(cast) ? cast.join(", ") : "all";
+  return Array.isArray(cast) ? cast.join(", ") : say("cast.all");
 }
 
-/** Typed cast text → {cast, error}: "" or "all" → null (every character); "2", "1, 3" or "1 3" → a list. */
+/**
+ * Typed cast text → {cast, error}: "", "all" or its translation → null (every character); "2", "1, 3", "1 3" or
+ * "1、3" → a list.
+ */
 export function parseCastText(text) {
   const typed = String(text ?? "").trim();
-  if (typed === "" || typed.toLowerCase() === "all") return { cast: null, error: null };
-  const parts = typed.split(/[\s,;]+/).filter(Boolean);
+  const all = typed.toLowerCase();
+  if (typed === "" || all === "all" || all === say("cast.all").toLowerCase()) return { cast: null, error: null };
+  const parts = typed.split(/[\s,;、，；]+/).filter(Boolean);
   if (!parts.every((p) => /^[0-9]+$/.test(p)) || parts.some((p) => Number(p) < 1)) {
-    return { cast: null, error: 'cast: expected character numbers from 1 (1 = the first reference image), e.g. "2" or '
-      + `"1, 3", or "all" for every character; got "${typed}".` };
+    return { cast: null, error: say("cast.badText", { all: say("cast.all"), typed }) };
   }
   const cast = parts.map(Number);
   const repeated = cast.find((c, k) => cast.indexOf(c) !== k);
-  if (repeated !== undefined) {
-    return { cast: null, error: `cast: character ${repeated} is named twice in "${typed}"; name each character once.` };
-  }
+  if (repeated !== undefined) return { cast: null, error: say("cast.twiceTyped", { c: repeated, typed }) };
   return { cast, error: null };
 }
 
@@ -89,17 +92,14 @@ export function castProblem(entry, label) {
   const cast = panelCast(entry);
   if (cast === null) return null;
   if (!Array.isArray(cast) || !cast.every((c) => Number.isInteger(c) && c >= 1)) {
-    return `${label}: "cast" must list character numbers from 1, e.g. [2] or [1, 3]; got ${JSON.stringify(cast)}. `
-      + "Type the cast again, or fix it in the page JSON (JSON button).";
+    return say("cast.badStored", { panel: label, got: JSON.stringify(cast) });
   }
   const repeated = cast.find((c, k) => cast.indexOf(c) !== k);
-  if (repeated !== undefined) return `${label}: the cast names character ${repeated} twice; name each character once.`;
+  if (repeated !== undefined) return say("cast.twiceStored", { panel: label, c: repeated });
   const boxes = Array.isArray(entry.rest.characters) ? entry.rest.characters.length : 0;
   if (boxes === cast.length) return null;
-  const fix = boxes > cast.length ? `delete ${boxes - cast.length}` : `add ${cast.length - boxes}`;
-  return `${label}: the cast ${formatCast(cast)} names ${cast.length} character(s) but the panel has ${boxes} `
-    + `character box(es); expected one box per cast member, in box order. ${fix[0].toUpperCase()}${fix.slice(1)} character box(es) `
-    + "in the page JSON (JSON button), or change the cast.";
+  const values = { panel: label, cast: formatCast(cast), n: cast.length, boxes, k: Math.abs(boxes - cast.length) };
+  return say(boxes > cast.length ? "cast.tooManyBoxes" : "cast.tooFewBoxes", values);
 }
 
 /** The cast problems of the panels drawn for `settings`, in reading order ("panel N" = reading number). */
@@ -107,6 +107,6 @@ export function castProblems(page, settings) {
   return resolvedPanels(page, settings)
     .filter((s) => s.index !== null)
     .sort((a, b) => a.order - b.order)
-    .map((s) => castProblem(page.panels[s.index], `panel ${s.order + 1}`))
+    .map((s) => castProblem(page.panels[s.index], say("page.panel", { n: s.order + 1 })))
     .filter(Boolean);
 }

@@ -6,12 +6,14 @@
 // widgets_values, sent in the API prompt). With a named preset the canvas shows the preset's panels: a click selects
 // one (its cast can be set without leaving the preset); the first drag (or "Edit as custom") copies them into the
 // JSON as drawn panels and sets the preset to custom. Geometry lives in ./page_model.js and casts in ./page_cast.js
-// (both without DOM); the DOM widget, pointer plumbing and registration are shared with the box editor in
-// ./canvas_widget.js. Only window.comfyAPI is used; node callbacks are chained, never replaced.
+// (both without DOM); the DOM widget and pointer plumbing are shared with the box editor in ./canvas_widget.js, the
+// binding to the node and the graph in ./editor_binding.js, the texts (in the frontend's language) in
+// ./editor_text.js. Only window.comfyAPI is used; node callbacks are chained, never replaced.
 
-import {
-  CanvasEditor, centredText, cursorFor, dashedRect, drawHandles, registerCanvasEditor, roundedRect,
-} from "./canvas_widget.js";
+import { centredText, cursorFor, dashedRect, drawHandles, roundedRect } from "./canvas_drawing.js";
+import { CanvasEditor } from "./canvas_widget.js";
+import { registerCanvasEditor } from "./editor_binding.js";
+import { say } from "./editor_text.js";
 import { characterColour, handlePoints } from "./layout_model.js";
 import * as casts from "./page_cast.js";
 import * as model from "./page_model.js";
@@ -29,25 +31,18 @@ function entryBoxes(list) {
 }
 
 class PageEditor extends CanvasEditor {
-  constructor(node) {
+  constructor(node, property) {
     super(node, {
       prefix: "diffsensei-page", valueWidget: "page", watched: SETTINGS, lockedBy: SETTINGS, minAreaHeight: 80,
-      hints: {
-        linked: "a setting of this node is linked; edit the page at its source.",
-        invalid: "the page JSON is invalid: fix it (JSON button).",
-      },
+      property, hints: { linked: "page.linked", invalid: "page.invalid" },
     });
     this.page = model.emptyPage();
     this.selected = null; // index in page.panels
     this.shapes = [];
-    this.addButton("custom", "Edit as custom",
-      "Copy the preset's panels into the page JSON as drawn panels (preset → custom)", () => this.toCustom());
-    this.addButton("delete", "Delete", "Delete the selected panel (Delete key)", () => this.deleteSelected());
-    this.addButton("json", "JSON", "Show or hide the page JSON text", () => this.toggleJson());
-    this.castField = this.addField("cast", "cast", "The characters the selected panel shows, in the order of its "
-      + "character boxes (1 = the first reference image): e.g. 2, or 1, 3; empty or 'all' for every character. "
-      + "Its character boxes follow: one per cast member. Enter applies.", (text) => this.setCast(text),
-    { placeholder: "all" });
+    this.addButton("custom", "page.custom", "page.customTip", () => this.toCustom());
+    this.addButton("delete", "page.delete", "page.deleteTip", () => this.deleteSelected());
+    this.addButton("json", "page.json", "page.jsonTip", () => this.toggleJson());
+    this.castField = this.addField("cast", "page.cast", "page.castTip", (text) => this.setCast(text));
   }
 
   get settings() {
@@ -94,7 +89,7 @@ class PageEditor extends CanvasEditor {
     const selected = this.selected; // entry k is the panel read k-th both before and after
     this.widgets.preset.value = model.CUSTOM;
     this.widgets.preset.callback?.(model.CUSTOM);
-    this.message = `preset '${settings.preset}' copied as drawn panels`;
+    this.message = say("page.copied", { preset: settings.preset });
     this.commit(page);
     this.selected = selected !== null && page.panels[selected] ? selected : null;
     this.render();
@@ -105,24 +100,26 @@ class PageEditor extends CanvasEditor {
   panelLabel(index) {
     const settings = this.settings;
     const shape = model.shapeOfEntry(model.resolvedPanels(this.page, settings), settings.preset, index);
-    return shape ? `panel ${shape.order + 1}` : "the panel";
+    return shape ? say("page.panel", { n: shape.order + 1 }) : say("page.thePanel");
   }
 
   setCast(text) {
-    if (this.selected === null) return this.say("select a panel first (click it), then type its cast.");
+    if (this.selected === null) return this.warn(say("page.selectForCast"));
     if (!this.editable()) return;
     const { cast, error } = casts.parseCastText(text);
-    if (error) return this.say(error);
-    const label = this.panelLabel(this.selected);
+    if (error) return this.warn(error);
+    const panel = this.panelLabel(this.selected);
     const { page, added, removed } = casts.castPanel(this.page, this.selected, cast);
-    const boxes = [added && `added ${added} character box(es)`, removed && `removed ${removed} character box(es)`];
-    const changed = boxes.filter(Boolean).join(", ");
-    this.message = `${label}: cast ${casts.formatCast(cast)}${changed ? ` (${changed})` : ""}`;
+    const parts = [added && say("page.added", { n: added }), removed && say("page.removed", { n: removed })];
+    const changes = parts[0] && parts[1] ? say("page.addedRemoved", { added: parts[0], removed: parts[1] })
+      : parts[0] || parts[1];
+    const values = { panel, cast: casts.formatCast(cast), changes };
+    this.message = say(changes ? "page.castSetChanged" : "page.castSet", values);
     this.commit(page);
   }
 
   deleteSelected() {
-    if (this.selected === null) return this.say("select a panel first.");
+    if (this.selected === null) return this.warn(say("page.selectPanel"));
     if (!this.toCustom()) return;
     this.commit(model.deletePanel(this.page, this.selected));
     this.selected = null;
@@ -307,7 +304,7 @@ class PageEditor extends CanvasEditor {
     ctx.fill();
     centredText(ctx, String(shape.order + 1), cx, cy + 1);
     if (cast !== null) {
-      const text = Array.isArray(cast) ? `cast ${casts.formatCast(cast)}` : "cast ?";
+      const text = Array.isArray(cast) ? say("page.castBadge", { cast: casts.formatCast(cast) }) : say("page.castUnknown");
       ctx.font = "bold 10px sans-serif";
       const w = ctx.measureText(text).width + 8;
       ctx.fillStyle = problem ? PROBLEM : "rgba(20,20,20,0.75)";
@@ -324,7 +321,7 @@ class PageEditor extends CanvasEditor {
     this.buttons.delete.disabled = this.selected === null;
     const field = this.castField;
     field.disabled = this.selected === null || this.readOnly || !!this.error;
-    field.placeholder = this.selected === null ? "no panel" : "all";
+    field.placeholder = this.selected === null ? say("page.noPanel") : say("cast.all");
     if (document.activeElement !== field) {
       const cast = this.selected === null ? null : casts.panelCast(this.page.panels[this.selected]);
       field.value = cast === null ? "" : Array.isArray(cast) ? casts.formatCast(cast) : JSON.stringify(cast);
@@ -334,11 +331,13 @@ class PageEditor extends CanvasEditor {
   statusText() {
     const settings = this.settings;
     const problems = this.error ? [] : casts.castProblems(this.page, settings);
-    if (problems.length) return `⚠ ${problems[0]}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ""}`;
-    const reading = settings.direction === "rtl" ? "right to left" : "left to right";
-    let text = `${settings.width}×${settings.height} px · ${this.shapes.length} panel(s) · ${reading}`;
-    if (this.selected !== null) text = `${this.panelLabel(this.selected)} selected · ${text}`;
-    return settings.preset === model.CUSTOM ? text : `${text} · preset (drag a panel to edit it as drawn panels)`;
+    if (problems.length > 1) return say("page.problems", { problem: problems[0], more: problems.length - 1 });
+    if (problems.length) return say("page.problem", { problem: problems[0] });
+    const reading = say(settings.direction === "rtl" ? "page.rtl" : "page.ltr");
+    const { width, height } = settings;
+    let status = say("page.status", { width, height, n: this.shapes.length, reading });
+    if (this.selected !== null) status = say("page.selected", { panel: this.panelLabel(this.selected), status });
+    return settings.preset === model.CUSTOM ? status : say("page.presetHint", { status });
   }
 }
 

@@ -5,7 +5,9 @@
 // A page value is {panels: [{box: [x1, y1, x2, y2] relative to the page, polygon?: [[x, y], ...], rest: {...}}],
 // rest: {...}}: `rest` keeps every other key (characters, dialogs, cast, prompt, border; page keys) untouched.
 // A panel is addressed by its entry index in `page.panels`; with a preset, entry k fills the panel read k-th.
+// Messages are worded by ./editor_text.js.
 
+import { say } from "./editor_text.js";
 import { boxFromCorners, movedBox, resizedBox } from "./layout_model.js";
 
 export const CUSTOM = "custom (drawn panels)";
@@ -211,25 +213,27 @@ export function parsePage(text) {
   try {
     value = JSON.parse(String(text ?? "").trim() || "{}");
   } catch (err) {
-    return { page: null, error: `the page is not valid JSON (${err.message}).` };
+    return { page: null, error: say("page.parse.notJson", { detail: err.message }) };
   }
-  if (!value || typeof value !== "object" || Array.isArray(value)) return { page: null, error: "the page must be a JSON object." };
+  if (!value || typeof value !== "object" || Array.isArray(value)) return { page: null, error: say("page.parse.notObject") };
   const { panels = [], ...rest } = value;
-  if (!Array.isArray(panels)) return { page: null, error: '"panels" must be a list.' };
+  if (!Array.isArray(panels)) return { page: null, error: say("page.parse.panelsNotList") };
   const out = [];
   for (const [n, entry] of panels.entries()) {
-    if (!entry || typeof entry !== "object" || Array.isArray(entry)) return { page: null, error: `panel ${n + 1} must be an object.` };
+    if (!entry || typeof entry !== "object" || Array.isArray(entry)) {
+      return { page: null, error: say("page.parse.panelNotObject", { n: n + 1 }) };
+    }
     const { box, polygon, ...other } = entry;
     const panel = { box: null, polygon: null, rest: other };
     if (polygon !== undefined) {
       if (!Array.isArray(polygon) || polygon.length < 3 || !polygon.every((p) => Array.isArray(p) && p.length === 2 && finite01(p))) {
-        return { page: null, error: `panel ${n + 1}: "polygon" must list at least 3 [x, y] points in 0..1.` };
+        return { page: null, error: say("page.parse.badPolygon", { n: n + 1 }) };
       }
       panel.polygon = polygon.map((p) => p.slice());
       panel.box = outlineRect(panel.polygon);
     } else if (box !== undefined) {
       if (!Array.isArray(box) || box.length !== 4 || !finite01(box)) {
-        return { page: null, error: `panel ${n + 1}: "box" must be [x1, y1, x2, y2] in 0..1.` };
+        return { page: null, error: say("page.parse.badBox", { n: n + 1 }) };
       }
       panel.box = [Math.min(box[0], box[2]), Math.min(box[1], box[3]), Math.max(box[0], box[2]), Math.max(box[1], box[3])];
     }
@@ -326,10 +330,10 @@ export function shapeOfEntry(shapes, preset, index) {
 
 /** Add a panel drawn from corner a to corner b: {page, index, error}. */
 export function addPanel(page, a, b, size) {
-  if (page.panels.length >= MAX_PANELS) return { page, index: null, error: `a page holds at most ${MAX_PANELS} panels.` };
+  if (page.panels.length >= MAX_PANELS) return { page, index: null, error: say("page.full", { max: MAX_PANELS }) };
   const minSize = [Math.min(1, MIN_PANEL_PIXELS / size.width), Math.min(1, MIN_PANEL_PIXELS / size.height)];
   const { box, valid } = boxFromCorners(a, b, { minSize });
-  if (!valid) return { page, index: null, error: `panel too small: drag at least ${MIN_PANEL_PIXELS} page pixels each way.` };
+  if (!valid) return { page, index: null, error: say("page.tooSmall", { min: MIN_PANEL_PIXELS }) };
   const panels = [...page.panels, { box, polygon: null, rest: { characters: [], dialogs: [] } }];
   return { page: { ...page, panels }, index: panels.length - 1, error: null };
 }

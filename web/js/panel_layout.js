@@ -4,13 +4,15 @@
 // widgets_values and what the API prompt sends, so a workflow works the same with or without this file. The
 // editor hides that text box (the JSON button shows it again), draws from its text and writes every edit back
 // into it. The editor widget itself is not serialised. Geometry and edits live in ./layout_model.js (no DOM); the
-// DOM widget, pointer plumbing and registration are shared with the page canvas in ./canvas_widget.js.
+// DOM widget and pointer plumbing are shared with the page canvas in ./canvas_widget.js, the binding to the node and
+// the graph in ./editor_binding.js, the texts (in the frontend's language) in ./editor_text.js.
 //
 // Only window.comfyAPI is used (app, api); node callbacks are chained, never replaced.
 
-import {
-  CanvasEditor, PAD, centredText, cursorFor, dashedRect, drawHandles, registerCanvasEditor, roundedRect,
-} from "./canvas_widget.js";
+import { centredText, cursorFor, dashedRect, drawHandles, PAD, roundedRect } from "./canvas_drawing.js";
+import { CanvasEditor, inputLinked } from "./canvas_widget.js";
+import { followWidget, registerCanvasEditor } from "./editor_binding.js";
+import { say } from "./editor_text.js";
 import * as model from "./layout_model.js";
 
 const NODE_ID = "DiffSenseiPanelLayout";
@@ -23,7 +25,7 @@ const PROP_SNAP = "diffsensei_snap";
 
 function upstream(node, inputName) {
   const slot = node?.findInputSlot?.(inputName) ?? -1;
-  let source = slot >= 0 ? node.getInputNode(slot) : null;
+  let source = slot >= 0 && inputLinked(node, slot) ? node.getInputNode(slot) : null;
   for (let hops = 0; source && source.type === "Reroute" && hops < 16; hops++) source = source.getInputNode(0);
   return source;
 }
@@ -60,12 +62,14 @@ function referenceImages(node, onLoad) {
     for (const name of CHARACTER_INPUTS) {
       const source = upstream(encoder, name);
       if (!source) continue;
-      if (source.imgs?.length) {
-        images.push(...source.imgs);
-      } else if (source.comfyClass === "LoadImage") {
-        const file = source.widgets?.find((w) => w.name === "image")?.value;
-        const url = file ? window.comfyAPI.api.api.apiURL(viewPath(file)) : null;
+      if (source.comfyClass === "LoadImage") {
+        // Its image widget names the file the run will read (its preview may still show the previous one).
+        const widget = source.widgets?.find((w) => w.name === "image");
+        followWidget(widget);
+        const url = widget?.value ? window.comfyAPI.api.api.apiURL(viewPath(widget.value)) : null;
         images.push(url ? thumbnail(url, onLoad) : null);
+      } else if (source.imgs?.length) {
+        images.push(...source.imgs);
       } else {
         known = false;
         images.push(null);
@@ -88,13 +92,10 @@ function viewPath(file) {
 // ------------------------------------------------------------------------------------------------ editor
 
 class LayoutEditor extends CanvasEditor {
-  constructor(node) {
+  constructor(node, property) {
     super(node, {
       prefix: "diffsensei-layout", valueWidget: "layout", watched: ["width", "height", "layout"], lockedBy: ["layout"],
-      minAreaHeight: 60, hints: {
-        linked: "the layout input is linked; edit the layout at its source.",
-        invalid: "the layout JSON is invalid: fix it (JSON button) or press Clear.",
-      },
+      minAreaHeight: 60, property, hints: { linked: "layout.linked", invalid: "layout.invalid" },
     });
     this.layout = model.emptyLayout();
     this.warnings = [];
@@ -102,16 +103,14 @@ class LayoutEditor extends CanvasEditor {
     this.preview = null;
     this.kind = "characters";
     this.references = null;
-    this.addButton("characters", "Character",
-      "Drag on the panel to add a character box (one per reference image, in order)", () => this.setKind("characters"));
-    this.addButton("dialogs", "Dialog", "Drag on the panel to add a dialog bubble box", () => this.setKind("dialogs"));
-    this.addButton("snap", "Snap", `Snap boxes to a ${model.SNAP_DIVISIONS}×${model.SNAP_DIVISIONS} grid`,
-      () => this.toggleSnap());
-    this.addButton("earlier", "◀", "Move the selected character one place earlier ([)", () => this.reorder(-1));
-    this.addButton("later", "▶", "Move the selected character one place later (])", () => this.reorder(1));
-    this.addButton("delete", "Delete", "Delete the selected box (Delete key)", () => this.deleteSelected());
-    this.addButton("clear", "Clear", "Remove every box", () => this.clear());
-    this.addButton("json", "JSON", "Show or hide the layout JSON text", () => this.toggleJson());
+    this.addButton("characters", "layout.character", "layout.characterTip", () => this.setKind("characters"));
+    this.addButton("dialogs", "layout.dialog", "layout.dialogTip", () => this.setKind("dialogs"));
+    this.addButton("snap", "layout.snap", "layout.snapTip", () => this.toggleSnap(), { n: model.SNAP_DIVISIONS });
+    this.addButton("earlier", { text: "◀" }, "layout.earlierTip", () => this.reorder(-1));
+    this.addButton("later", { text: "▶" }, "layout.laterTip", () => this.reorder(1));
+    this.addButton("delete", "layout.delete", "layout.deleteTip", () => this.deleteSelected());
+    this.addButton("clear", "layout.clear", "layout.clearTip", () => this.clear());
+    this.addButton("json", "layout.json", "layout.jsonTip", () => this.toggleJson());
   }
 
   get panel() {
@@ -173,7 +172,7 @@ class LayoutEditor extends CanvasEditor {
   reorder(delta) {
     if (!this.editable()) return;
     if (this.selection?.kind !== "characters") {
-      this.say("select a character box to move it in the order.");
+      this.warn(say("layout.selectCharacter"));
       return;
     }
     const { layout, selection } = model.reorderCharacter(this.layout, this.selection.index, delta);
@@ -183,7 +182,7 @@ class LayoutEditor extends CanvasEditor {
   deleteSelected() {
     if (!this.editable()) return;
     if (!this.selection) {
-      this.say("select a box first.");
+      this.warn(say("layout.selectBox"));
       return;
     }
     this.commit(model.deleteBox(this.layout, this.selection), null);
@@ -210,7 +209,7 @@ class LayoutEditor extends CanvasEditor {
       kind: this.kind, tolerance: this.tolerance(), selection: this.selection,
     });
     if (drag.type === "create" && model.boxCount(this.layout) >= model.MAX_BOXES) {
-      this.say(`a panel holds at most ${model.MAX_BOXES} boxes; delete one first.`);
+      this.warn(say("layout.full", { max: model.MAX_BOXES }));
       return;
     }
     this.drag = { ...drag, before: this.layout };
@@ -274,28 +273,30 @@ class LayoutEditor extends CanvasEditor {
     this.render();
     const ContextMenu = window.LiteGraph?.ContextMenu;
     if (!ContextMenu) return;
-    new ContextMenu(this.menuItems(), { event, title: hit ? model.boxName(hit.kind, hit.index) : "Panel layout" });
+    new ContextMenu(this.menuItems(), { event, title: hit ? model.boxName(hit.kind, hit.index) : say("layout.menu.title") });
   }
 
   menuItems() {
     const items = [];
     const sel = this.selection;
     if (sel) {
-      items.push({ content: `Delete ${model.boxName(sel.kind, sel.index)}`, callback: () => this.deleteSelected() });
+      const box = model.boxName(sel.kind, sel.index);
+      items.push({ content: say("layout.menu.delete", { box }), callback: () => this.deleteSelected() });
       if (sel.kind === "characters") {
-        items.push({ content: "Move character earlier", disabled: sel.index === 0, callback: () => this.reorder(-1) });
+        items.push({ content: say("layout.menu.earlier"), disabled: sel.index === 0, callback: () => this.reorder(-1) });
         items.push({
-          content: "Move character later", disabled: sel.index >= this.layout.characters.length - 1,
+          content: say("layout.menu.later"), disabled: sel.index >= this.layout.characters.length - 1,
           callback: () => this.reorder(1),
         });
       }
     }
+    const other = this.kind === "characters" ? "dialogs" : "characters";
     items.push(
-      { content: `New boxes: ${this.kind === "characters" ? "dialog" : "character"}`,
-        callback: () => this.setKind(this.kind === "characters" ? "dialogs" : "characters") },
-      { content: `${this.snap ? "Stop snapping" : "Snap"} to grid`, callback: () => this.toggleSnap() },
-      { content: "Clear all boxes", callback: () => this.clear() },
-      { content: `${this.jsonShown ? "Hide" : "Show"} layout JSON`, callback: () => this.toggleJson() },
+      { content: say(other === "dialogs" ? "layout.menu.newDialogs" : "layout.menu.newCharacters"),
+        callback: () => this.setKind(other) },
+      { content: say(this.snap ? "layout.menu.unsnap" : "layout.menu.snap"), callback: () => this.toggleSnap() },
+      { content: say("layout.menu.clear"), callback: () => this.clear() },
+      { content: say(this.jsonShown ? "layout.menu.hideJson" : "layout.menu.showJson"), callback: () => this.toggleJson() },
     );
     return items;
   }
@@ -387,8 +388,8 @@ class LayoutEditor extends CanvasEditor {
     ctx.save();
     ctx.fillStyle = "rgba(180,0,0,0.85)";
     ctx.fillRect(PAD, PAD + h / 2 - 22, w, 44);
-    centredText(ctx, "Invalid layout JSON", PAD + w / 2, PAD + h / 2 - 8, { maxWidth: w - 8 });
-    centredText(ctx, "fix it (JSON button) or press Clear", PAD + w / 2, PAD + h / 2 + 9,
+    centredText(ctx, say("layout.invalidTitle"), PAD + w / 2, PAD + h / 2 - 8, { maxWidth: w - 8 });
+    centredText(ctx, say("layout.invalidHint"), PAD + w / 2, PAD + h / 2 + 9,
       { font: "11px sans-serif", maxWidth: w - 8 });
     ctx.restore();
   }
@@ -406,17 +407,18 @@ class LayoutEditor extends CanvasEditor {
     const refs = this.references;
     const counted = refs && refs.known ? refs.images.length : null;
     const { width, height } = this.panel;
-    const text = `${width}×${height} · ${model.describeCounts(this.layout, counted)}`;
-    return this.warnings.length ? `${text} · ${this.warnings[0]}` : text;
+    const status = say("layout.status", { width, height, counts: model.describeCounts(this.layout, counted) });
+    return this.warnings.length ? say("layout.statusWarning", { status, warning: this.warnings[0] }) : status;
   }
 }
 
 registerCanvasEditor({
   name: "DiffSensei.PanelLayoutEditor", nodeId: NODE_ID, Editor: LayoutEditor, property: "diffsenseiLayoutEditor",
   valueWidget: "layout", widgetName: "layout_editor", widgetType: "diffsensei_layout_editor",
-  minHeight: 260, minSize: [420, 460],
+  minHeight: 260, minSize: [420, 460], readsThrough: [APPLY_ID, ENCODE_ID],
   menu: (editor) => [
-    { content: "Layout: clear all boxes", callback: () => editor.clear() },
-    { content: `Layout: ${editor.jsonShown ? "hide" : "show"} JSON`, callback: () => editor.toggleJson() },
+    { content: say("layout.nodeMenu.clear"), callback: () => editor.clear() },
+    { content: say(editor.jsonShown ? "layout.nodeMenu.hideJson" : "layout.nodeMenu.showJson"),
+      callback: () => editor.toggleJson() },
   ],
 });

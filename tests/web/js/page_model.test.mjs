@@ -1,13 +1,15 @@
 // Unit tests of the page canvas' pure model (web/js/page_model.js): node --test tests/web/js/
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as m from "../../../web/js/page_model.js";
 
-// Computed by the backend (diffsensei_core.page.presets / layout) for A5 at 150 dpi, margin 47 px, gutter 18 px:
-// the canvas must draw the same panels in the same reading order.
-const PYTHON_OUTLINES = {"4-koma strip": [[47, 47, 827, 320], [47, 338, 827, 611], [47, 629, 827, 902], [47, 920, 827, 1193]], "2 panels (2 rows)": [[47, 47, 827, 611], [47, 629, 827, 1193]], "3 panels (1 + 2)": [[47, 47, 827, 611], [47, 629, 428, 1193], [446, 629, 827, 1193]], "4 panels (2×2)": [[47, 47, 428, 611], [446, 47, 827, 611], [47, 629, 428, 1193], [446, 629, 827, 1193]], "5 panels (2 + 1 + 2)": [[47, 47, 428, 417], [446, 47, 827, 417], [47, 435, 827, 805], [47, 823, 428, 1193], [446, 823, 827, 1193]], "6 panels (3×2)": [[47, 47, 428, 417], [446, 47, 827, 417], [47, 435, 428, 805], [446, 435, 827, 805], [47, 823, 428, 1193], [446, 823, 827, 1193]], "7 panels (2 + 3 + 2)": [[47, 47, 428, 417], [446, 47, 827, 417], [47, 435, 295, 805], [313, 435, 561, 805], [579, 435, 827, 805], [47, 823, 428, 1193], [446, 823, 827, 1193]], "splash + 2 insets": [[47, 47, 827, 1193], [515, 78, 796, 353], [78, 887, 359, 1162]], "slanted gutters (4 panels)": [[[47, 47], [827, 47], [827, 445], [47, 388]], [[47, 406], [398, 431], [458, 839], [47, 869]], [[416, 433], [827, 463], [827, 812], [476, 837]], [[47, 887], [827, 830], [827, 1193], [47, 1193]]]};
-const PYTHON_ORDERS = {"4-koma strip|rtl": [0, 1, 2, 3], "4-koma strip|ltr": [0, 1, 2, 3], "2 panels (2 rows)|rtl": [0, 1], "2 panels (2 rows)|ltr": [0, 1], "3 panels (1 + 2)|rtl": [0, 2, 1], "3 panels (1 + 2)|ltr": [0, 1, 2], "4 panels (2×2)|rtl": [1, 0, 3, 2], "4 panels (2×2)|ltr": [0, 1, 2, 3], "5 panels (2 + 1 + 2)|rtl": [1, 0, 2, 4, 3], "5 panels (2 + 1 + 2)|ltr": [0, 1, 2, 3, 4], "6 panels (3×2)|rtl": [1, 0, 3, 2, 5, 4], "6 panels (3×2)|ltr": [0, 1, 2, 3, 4, 5], "7 panels (2 + 3 + 2)|rtl": [1, 0, 4, 3, 2, 6, 5], "7 panels (2 + 3 + 2)|ltr": [0, 1, 2, 3, 4, 5, 6], "splash + 2 insets|rtl": [0, 1, 2], "splash + 2 insets|ltr": [0, 1, 2], "slanted gutters (4 panels)|rtl": [0, 2, 1, 3], "slanted gutters (4 panels)|ltr": [0, 1, 2, 3]};
+// What the backend computes (diffsensei_core.page.presets + reading order) for A5 at 150 dpi, margin 47 px, gutter
+// 18 px: tests/fixtures/page_presets.json, which tests/core/test_page_layout.py checks the backend against too.
+const FIXTURE = JSON.parse(readFileSync(new URL("../../fixtures/page_presets.json", import.meta.url), "utf8"));
+const PYTHON_OUTLINES = FIXTURE.outlines;
+const PYTHON_ORDERS = FIXTURE.reading_orders;
 
 test("page sizes in pixels match the backend", () => {
   assert.deepEqual(m.pageSizePx("A5 (148×210 mm)", 150), { width: 874, height: 1240 });
@@ -20,7 +22,8 @@ test("page sizes in pixels match the backend", () => {
 test("every preset's outlines and reading order match the backend", () => {
   assert.deepEqual(m.PRESET_NAMES.slice(1), Object.keys(PYTHON_OUTLINES));
   for (const [name, expected] of Object.entries(PYTHON_OUTLINES)) {
-    const outlines = m.presetOutlines(name, 874, 1240, 47, 18);
+    const { width, height, margin, gutter } = FIXTURE.page;
+    const outlines = m.presetOutlines(name, width, height, margin, gutter);
     assert.deepEqual(outlines, expected, name);
     for (const direction of ["rtl", "ltr"]) {
       const order = m.readingOrder(outlines.map(m.outlineRect), direction);
