@@ -81,13 +81,15 @@ def code_blocks(text: str) -> list[list[str]]:
 
 
 def code_spans_by_section(text: str) -> list[set[str]]:
-    """The inline `code` of each section (the text before the first heading, then one set per heading)."""
-    spans: list[set[str]] = [set()]
+    """The inline `code` of each section (the text before the first heading, then one set per heading); a span
+    may wrap onto the next line, so its whitespace is compared collapsed."""
+    sections: list[list[str]] = [[]]
     for line in prose_lines(text):
         if HEADING.match(line):
-            spans.append(set())
-        spans[-1].update(re.findall(r"`([^`]+)`", line))
-    return spans
+            sections.append([])
+        else:
+            sections[-1].append(line)
+    return [{" ".join(span.split()) for span in re.findall(r"`([^`]+)`", "\n".join(lines))} for lines in sections]
 
 
 def github_anchor(heading: str) -> str:
