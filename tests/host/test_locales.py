@@ -105,6 +105,43 @@ def english_and_translated_sentences(node_infos: dict, node_defs: dict):
             yield f"{node}.outputs.{i}", tip or "", entry.get("outputs", {}).get(str(i), {}).get("tooltip", "")
 
 
+def english_texts(node_infos: dict) -> dict:
+    """The English the translations are made from, in the shape of locales/translated_from_en.json."""
+    texts = {}
+    for node, info in sorted(node_infos.items()):
+        entry = {"display_name": info["display_name"]}
+        if info.get("description"):
+            entry["description"] = info["description"]
+        inputs = {name: options["tooltip"] for name, options in visible_inputs(info).items() if options.get("tooltip")}
+        outputs = {str(i): tip for i, tip in enumerate(info.get("output_tooltips") or []) if tip}
+        if inputs:
+            entry["inputs"] = inputs
+        if outputs:
+            entry["outputs"] = outputs
+        texts[node] = entry
+    return texts
+
+
+def test_translations_were_made_from_the_current_english(node_infos):
+    """locales/translated_from_en.json holds the English that zh and ja translate. A reworded display name,
+    description or tooltip fails here: update both translations, then put the new English into that file."""
+    recorded = json.loads((REPO / "locales" / "translated_from_en.json").read_text(encoding="utf-8"))
+    current = english_texts(node_infos)
+    changed = []
+    for node in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(node, {}), current.get(node, {})
+        for key in ("display_name", "description"):
+            if old.get(key) != new.get(key):
+                changed.append(f"{node}.{key}:\n  was: {old.get(key)!r}\n  now: {new.get(key)!r}")
+        for part in ("inputs", "outputs"):
+            for name in sorted(set(old.get(part, {})) | set(new.get(part, {}))):
+                if old.get(part, {}).get(name) != new.get(part, {}).get(name):
+                    changed.append(f"{node}.{part}.{name}:\n  was: {old.get(part, {}).get(name)!r}\n"
+                                   f"  now: {new.get(part, {}).get(name)!r}")
+    assert not changed, ("the English changed since zh/ja were translated; update locales/zh and locales/ja, then "
+                         "locales/translated_from_en.json:\n" + "\n".join(changed))
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_translations_carry_the_numbers_of_the_english(node_infos, lang):
     """Every number of the English text appears in the translation, so a changed default or limit (0.6 → 0.5)
