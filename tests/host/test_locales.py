@@ -5,6 +5,10 @@ description and category segment the frontend shows must have a Chinese and a Ja
 a node, input or output that does not exist. The frontend reads them at ``nodeDefs.<node>.display_name``,
 ``.description``, ``.inputs.<input>.name/.tooltip``, ``.outputs.<index>.name/.tooltip``, the category segments at
 ``nodeCategories.<segment>`` and an output named like its type at ``dataTypes.<TYPE>`` (main.json).
+
+When a node's English changes: a new or renamed input/output fails the structure test; a reworded text fails
+test_translations_were_made_from_the_current_english (locales/translated_from_en.json is the English zh and ja were
+translated from: update both translations, then that file).
 """
 
 from __future__ import annotations
