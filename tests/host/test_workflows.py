@@ -300,7 +300,7 @@ def test_example_runs_end_to_end_with_demo_weights(comfy, pack, tmp_path, name):
 
     for path in written:
         with Image.open(path) as image:
-            page = name.startswith("diffsensei_page") or name == "diffsensei_chapter.json"  # pages: capped by dpi, not by the panel cap
+            page = name.startswith("diffsensei_page") or name == "diffsensei_chapter.json"  # pages: capped by dpi
             assert max(image.size) <= (demo_mode.DEMO_MAX_PAGE_SIDE if page else demo_mode.DEMO_MAX_SIDE)
             assert image.getextrema() != ((0, 0), (0, 0), (0, 0)), f"{path.name} is empty"
             saved = json.loads(image.info["workflow"])  # the runner hands the editor graph along like the browser
