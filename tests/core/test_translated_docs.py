@@ -81,6 +81,18 @@ def code_blocks(text: str) -> list[list[str]]:
     return blocks
 
 
+def code_spans_by_section(text: str) -> list[set[str]]:
+    """The inline `code` of each section (the text before the first heading, then one set per heading); a span
+    may wrap onto the next line, so its whitespace is compared collapsed."""
+    sections: list[list[str]] = [[]]
+    for line in prose_lines(text):
+        if HEADING.match(line):
+            sections.append([])
+        else:
+            sections[-1].append(line)
+    return [{" ".join(span.split()) for span in re.findall(r"`([^`]+)`", "\n".join(lines))} for lines in sections]
+
+
 def github_anchor(heading: str) -> str:
     """The id GitHub gives a heading: lower case, punctuation dropped (letters of any script kept), spaces → '-'."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
@@ -131,6 +143,16 @@ def test_translations_show_the_same_commands_and_folder_trees(lang):
     assert code_blocks(read(lang)) == code_blocks(read("en")), (
         f"{READMES[lang].name}: the code blocks differ from README.md's (commands and paths must be the same; "
         "only annotations after two spaces may be translated)")
+
+
+@pytest.mark.parametrize("lang", TRANSLATIONS)
+def test_translated_sections_keep_the_english_names_paths_and_values(lang):
+    """Every inline `code` of an English section (file names, paths, inputs, values) is in its translation, so a
+    renamed path or input in README.md makes the stale translation fail."""
+    english, translated = code_spans_by_section(read("en")), code_spans_by_section(read(lang))
+    titles = ["(before the first heading)", *(row[1] for row in HEADINGS)]
+    lost = {title: sorted(en - tr) for title, en, tr in zip(titles, english, translated, strict=False) if en - tr}
+    assert not lost, f"{READMES[lang].name} lacks README.md's inline code, by section: {lost}"
 
 
 @pytest.mark.parametrize("lang", list(READMES))

@@ -455,7 +455,8 @@ def _plain_copies(unet, clip):
         return comfy.model_patcher.ModelPatcher(module, load_device=like.load_device,
                                                 offload_device=like.offload_device)
 
-    model = copy.deepcopy(unet.model)
+    config = unet.model.model_config  # shared, not copied: 0.33's config object answers None for any attribute
+    model = copy.deepcopy(unet.model, memo={id(config): config})
     text = clip.clone()
     text.cond_stage_model = copy.deepcopy(clip.cond_stage_model)
     text.patcher = patcher_of(text.cond_stage_model, clip.patcher)

@@ -5,6 +5,10 @@ description and category segment the frontend shows must have a Chinese and a Ja
 a node, input or output that does not exist. The frontend reads them at ``nodeDefs.<node>.display_name``,
 ``.description``, ``.inputs.<input>.name/.tooltip``, ``.outputs.<index>.name/.tooltip``, the category segments at
 ``nodeCategories.<segment>`` and an output named like its type at ``dataTypes.<TYPE>`` (main.json).
+
+When a node's English changes: a new or renamed input/output fails the structure test; a reworded text fails
+test_translations_were_made_from_the_current_english (locales/translated_from_en.json is the English zh and ja were
+translated from: update both translations, then that file).
 """
 
 from __future__ import annotations
@@ -103,6 +107,43 @@ def english_and_translated_sentences(node_infos: dict, node_defs: dict):
                    entry.get("inputs", {}).get(name, {}).get("tooltip", ""))
         for i, tip in enumerate(info.get("output_tooltips") or []):
             yield f"{node}.outputs.{i}", tip or "", entry.get("outputs", {}).get(str(i), {}).get("tooltip", "")
+
+
+def english_texts(node_infos: dict) -> dict:
+    """The English the translations are made from, in the shape of locales/translated_from_en.json."""
+    texts = {}
+    for node, info in sorted(node_infos.items()):
+        entry = {"display_name": info["display_name"]}
+        if info.get("description"):
+            entry["description"] = info["description"]
+        inputs = {name: options["tooltip"] for name, options in visible_inputs(info).items() if options.get("tooltip")}
+        outputs = {str(i): tip for i, tip in enumerate(info.get("output_tooltips") or []) if tip}
+        if inputs:
+            entry["inputs"] = inputs
+        if outputs:
+            entry["outputs"] = outputs
+        texts[node] = entry
+    return texts
+
+
+def test_translations_were_made_from_the_current_english(node_infos):
+    """locales/translated_from_en.json holds the English that zh and ja translate. A reworded display name,
+    description or tooltip fails here: update both translations, then put the new English into that file."""
+    recorded = json.loads((REPO / "locales" / "translated_from_en.json").read_text(encoding="utf-8"))
+    current = english_texts(node_infos)
+    changed = []
+    for node in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(node, {}), current.get(node, {})
+        for key in ("display_name", "description"):
+            if old.get(key) != new.get(key):
+                changed.append(f"{node}.{key}:\n  was: {old.get(key)!r}\n  now: {new.get(key)!r}")
+        for part in ("inputs", "outputs"):
+            for name in sorted(set(old.get(part, {})) | set(new.get(part, {}))):
+                if old.get(part, {}).get(name) != new.get(part, {}).get(name):
+                    changed.append(f"{node}.{part}.{name}:\n  was: {old.get(part, {}).get(name)!r}\n"
+                                   f"  now: {new.get(part, {}).get(name)!r}")
+    assert not changed, ("the English changed since zh/ja were translated; update locales/zh and locales/ja, then "
+                         "locales/translated_from_en.json:\n" + "\n".join(changed))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

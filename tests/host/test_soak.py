@@ -157,7 +157,7 @@ async def soak(server, planned: list[Planned], deadline: float) -> Report:
             report.ran += 1
             report.count(outcome.split(":")[0].split()[0])
             expected = {"good": outcome == "success",
-                        "bad": outcome.startswith("error LayoutError: Panel layout, input 'layout'"),
+                        "bad": outcome.startswith("error LayoutError: DiffSensei: Panel layout, input 'layout'"),
                         "interrupt": outcome in ("interrupted", "success")}[item.kind]
             if not expected:
                 report.unexpected.append(f"prompt {index} ({item.kind}): {outcome}")

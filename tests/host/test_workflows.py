@@ -33,6 +33,7 @@ EXAMPLES = {
     "diffsensei_story_panels.json": 3,
     "diffsensei_page.json": 2,  # the page from SaveImage and the PNG from Export pages
     "diffsensei_chapter.json": 3,  # the three pages from Export pages (plus a CBZ and a PDF)
+    "diffsensei_page_ja.json": 2,  # the same page lettered in Japanese, vertical (needs a font with Japanese glyphs)
     "diffsensei_photo_to_manga_story.json": 3,  # the manga character from the photo, then two panels with it
     "diffsensei_group_photo.json": 2,  # the whole group, and the largest person as a character
     "diffsensei_prompt_distribution.json": 5,  # γ 0 / 1 / 2, a mix of two styles, a DiffSensei panel
@@ -270,8 +271,19 @@ def test_demo_controlnet_loads_with_the_stock_loader(tmp_path, comfy):
 # -------------------------------------------------------------------------------------------- end to end
 
 
+def _skip_without_fonts_for_its_texts(pack, name: str) -> None:
+    """Lettering Japanese needs an installed font that has the glyphs (the pack ships none)."""
+    fonts = import_from_pack(pack, "diffsensei_core.lettering.fonts")
+    texts = "".join(node["widgets_values"][0] for node in _load(name)["nodes"]
+                    if node["type"] == "DiffSenseiLetterBubbles")
+    chain = fonts.FontChain(fonts.discover_faces([]))
+    if chain.missing(texts):
+        pytest.skip(f"{name}: no installed font has {chain.missing(texts)!r} (apt install fonts-noto-cjk)")
+
+
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_example_runs_end_to_end_with_demo_weights(comfy, tmp_path, name):
+def test_example_runs_end_to_end_with_demo_weights(comfy, pack, tmp_path, name):
+    _skip_without_fonts_for_its_texts(pack, name)
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, str(SCRIPT), "--demo", str(WORKFLOWS / name), "--output", str(out)],
                             capture_output=True, text=True, timeout=900, cwd=str(REPO),
@@ -288,7 +300,7 @@ def test_example_runs_end_to_end_with_demo_weights(comfy, tmp_path, name):
 
     for path in written:
         with Image.open(path) as image:
-            page = name in ("diffsensei_page.json", "diffsensei_chapter.json")  # pages: capped by dpi, not panels
+            page = name.startswith("diffsensei_page") or name == "diffsensei_chapter.json"  # pages: capped by dpi
             assert max(image.size) <= (demo_mode.DEMO_MAX_PAGE_SIDE if page else demo_mode.DEMO_MAX_SIDE)
             assert image.getextrema() != ((0, 0), (0, 0), (0, 0)), f"{path.name} is empty"
             saved = json.loads(image.info["workflow"])  # the runner hands the editor graph along like the browser
