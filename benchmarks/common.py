@@ -89,7 +89,8 @@ def setup(args: argparse.Namespace) -> types.SimpleNamespace:
         sys.path.insert(0, str(root))
     from comfy.cli_args import args as comfy_args  # must be set before comfy.model_management is imported
 
-    setattr(comfy_args, ATTENTION_FLAGS[args.attention], True)
+    if args.attention:  # None: ComfyUI's own choice for the device, as a plain `python main.py` makes it
+        setattr(comfy_args, ATTENTION_FLAGS[args.attention], True)
     comfy = comfy_session.import_comfyui(root, cpu=not args.gpu)
     tmp = Path(tempfile.mkdtemp(prefix="diffsensei-bench-"))
     comfy_session.set_directories(comfy, output=tmp / "output", temp=tmp / "temp", input=tmp / "input")

@@ -13,6 +13,7 @@ Page layout node), ``panels/`` (one PNG per panel and ``manifest.json``: the res
 with the title and page count) and ``<title>.pdf``. Run it again and only the panels whose inputs changed (script
 lines, boxes, seed, sampler settings, model files, reference images, pack version) are rendered; the others come
 from ``panels/``. Each model is loaded once per run, each reference image encoded once (``chapter_render.py``).
+With ``--ray`` the panels are rendered by Ray workers instead, one per GPU (``ray_chapter.py``, docs/ray.md).
 
 Exit status: 0 success, 1 the chapter failed (script error, a panel failed), 2 ComfyUI or a file could not be used.
 """

@@ -73,6 +73,10 @@ def start(address: str | None, *, num_cpus: int | None = None) -> None:
     else:
         ray.init(address=address, runtime_env=runtime_env, configure_logging=False, log_to_driver=False)
         log.info("joined the Ray cluster at %s: %s", address, ray.cluster_resources())
+        if not _token_auth(ray):
+            log.warning("the Ray cluster at %s runs without token authentication: anyone who can reach its ports "
+                        "can run code on its machines. Start it with a token (docs/ray.md, 'Security') and keep it "
+                        "on a private network", address)
 
 
 def _token_auth(ray) -> bool:
