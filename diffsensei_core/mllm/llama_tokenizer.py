@@ -22,12 +22,12 @@ is decoded by SentencePiece with its first ``▁`` removed, and the parts are jo
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
 
 from ..errors import WeightsError
+from ..model.weights_file import read_json_object
 
 log = logging.getLogger("diffsensei")
 
@@ -177,13 +177,7 @@ class SlowLlamaTokenizer:
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not readable JSON ({error!r}); re-download it from mllm/tokenizer.") from None
-    if not isinstance(data, dict):
-        raise WeightsError(f"{path}: expected a JSON object, got {type(data).__name__}; re-download it.")
-    return data
+    return read_json_object(path, what="a tokenizer file", fix="Re-download it from mllm/tokenizer.")
 
 
 def _content(value) -> str | None:

@@ -13,7 +13,6 @@ Shape legend: inner = heads·dim_head of a site's attention, c_ctx = cross-atten
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ import torch
 from ..errors import WeightsError
 from .adapter_weights import DIALOG_KEY, AdapterWeights, split_unet_state_dict
 from .release_layout import ReleasedLayout, encoder_dir, find_image_generator
-from .weights_file import load_state_dict_file
+from .weights_file import load_state_dict_file, read_json_object
 
 log = logging.getLogger("diffsensei")
 
@@ -130,13 +129,7 @@ def _check_unet(unet_sd: Mapping[str, torch.Tensor], adapter: AdapterWeights, co
 def _read_config(path: Path | None) -> dict | None:
     if path is None:
         return None
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not a readable JSON file ({error}); re-download it.") from None
-    if not isinstance(config, dict):
-        raise WeightsError(f"{path}: expected a JSON object (a UNet config), got {type(config).__name__}.")
-    return config
+    return read_json_object(path, what="a model config", fix="Re-download it from the DiffSensei release.")
 
 
 def _layers_per_block(config: dict | None, source: Path | None) -> int:

@@ -12,7 +12,6 @@ transformers is imported lazily (inside functions), so importing this module sta
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -25,7 +24,7 @@ from torch import nn
 from ..errors import InputShapeError, WeightsError
 from .character_images import check_image_batch, magi_preprocess, size_pair, to_grayscale_rgb
 from .resampler import load_strict
-from .weights_file import load_state_dict_file
+from .weights_file import load_state_dict_file, read_json_object
 
 if TYPE_CHECKING:
     from transformers import ViTMAEConfig, ViTMAEModel
@@ -110,15 +109,7 @@ def _read_config(path: Path) -> dict[str, Any]:
             f"{path}: config.json is missing; expected the ViT-MAE config beside the weights. Download "
             "image_generator/magi_image_encoder/config.json from the DiffSensei release into this folder."
         )
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise WeightsError(
-            f"{path}: could not parse the config ({error}); expected a JSON object. Re-download config.json."
-        ) from error
-    if not isinstance(raw, dict):
-        raise WeightsError(f"{path}: expected a JSON object; got {type(raw).__name__}. Re-download config.json.")
-    return raw
+    return read_json_object(path, what="the ViT-MAE config", fix="Re-download config.json.")
 
 
 def build_vit_mae_config(raw: Mapping[str, Any], *, source: str = "config.json") -> ViTMAEConfig:

@@ -6,6 +6,7 @@ Every weights file the pack reads (UNet, resampler, encoders, MLLM shards, conve
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import zipfile
@@ -43,6 +44,18 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         )
     _check_tensor_dict(state_dict, path)
     return state_dict
+
+
+def read_json_object(path: Path, *, what: str, fix: str) -> dict:
+    """The JSON object in ``path`` (a config beside some weights); a WeightsError naming ``what`` it should be and
+    ending with ``fix`` when the file cannot be read, is not JSON or holds something else."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{path}: not a readable JSON file ({error}); expected {what}. {fix}") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path}: expected {what} (a JSON object), got {type(data).__name__}. {fix}")
+    return data
 
 
 def _load_safetensors(path: Path) -> dict:

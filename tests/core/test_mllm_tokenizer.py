@@ -123,7 +123,7 @@ def test_unreadable_model_is_named(folder, tmp_path):
         load_tokenizer(broken)
     (broken / "tokenizer.model").write_bytes(FIXED_TOKENIZER_MODEL.read_bytes())
     (broken / "added_tokens.json").write_text("{")
-    with pytest.raises(WeightsError, match=r"added_tokens\.json: not readable JSON"):
+    with pytest.raises(WeightsError, match=r"added_tokens\.json: not a readable JSON file"):
         load_tokenizer(broken)
 
 
