@@ -177,7 +177,7 @@ class SlowLlamaTokenizer:
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
-    return read_json_object(path, what="a tokenizer file", fix="Re-download it from mllm/tokenizer.")
+    return read_json_object(path, what="a tokenizer file", fix="re-download it from mllm/tokenizer.")
 
 
 def _content(value) -> str | None:

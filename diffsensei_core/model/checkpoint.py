@@ -129,7 +129,7 @@ def _check_unet(unet_sd: Mapping[str, torch.Tensor], adapter: AdapterWeights, co
 def _read_config(path: Path | None) -> dict | None:
     if path is None:
         return None
-    return read_json_object(path, what="a model config", fix="Re-download it from the DiffSensei release.")
+    return read_json_object(path, what="a model config", fix="re-download it from the DiffSensei release.")
 
 
 def _layers_per_block(config: dict | None, source: Path | None) -> int:

@@ -109,7 +109,7 @@ def _read_config(path: Path) -> dict[str, Any]:
             f"{path}: config.json is missing; expected the ViT-MAE config beside the weights. Download "
             "image_generator/magi_image_encoder/config.json from the DiffSensei release into this folder."
         )
-    return read_json_object(path, what="the ViT-MAE config", fix="Re-download config.json.")
+    return read_json_object(path, what="the ViT-MAE config", fix="re-download config.json.")
 
 
 def build_vit_mae_config(raw: Mapping[str, Any], *, source: str = "config.json") -> ViTMAEConfig:

@@ -52,9 +52,9 @@ def read_json_object(path: Path, *, what: str, fix: str) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: not a readable JSON file ({error}); expected {what}. {fix}") from None
+        raise WeightsError(f"{path}: not a readable JSON file ({error}); expected {what}; {fix}") from None
     if not isinstance(data, dict):
-        raise WeightsError(f"{path}: expected {what} (a JSON object), got {type(data).__name__}. {fix}")
+        raise WeightsError(f"{path}: expected {what} (a JSON object), got {type(data).__name__}; {fix}")
     return data
 
 
