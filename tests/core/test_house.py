@@ -92,3 +92,20 @@ def test_no_print(path):
     calls = [n.lineno for n in ast.walk(tree)
              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"]
     assert not calls, f"{rel(path)} calls print() on line(s) {calls}: log through logging.getLogger('diffsensei')"
+
+
+RAY_MODULE = ROOT / "headless" / "ray_chapter.py"
+
+
+@pytest.mark.parametrize("path", python_files(*CODE_DIRS), ids=rel)
+def test_only_the_ray_runner_imports_ray(path):
+    """Ray is an optional extra: only headless/ray_chapter.py imports it, and only inside a function (on --ray)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+               and any((a.name if isinstance(n, ast.Import) else n.module or "").split(".")[0] == "ray"
+                       for a in n.names)]
+    if path != RAY_MODULE:
+        assert not imports, f"{rel(path)} imports ray on line(s) {[n.lineno for n in imports]}: go through ray_chapter"
+    else:
+        top = [n.lineno for n in tree.body if n in imports]
+        assert not top, f"{rel(path)} imports ray at module level (line(s) {top}): import it inside ray_module()"
