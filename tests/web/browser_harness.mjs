@@ -64,13 +64,22 @@ export async function runBrowserCheck({ options = {}, required = [], viewport = 
   }
 }
 
-/** Open the app and wait until the graph exists and `nodeType` is registered; close the first-run dialog if any. */
+/**
+ * Open the app and wait until its canvas and graph exist and `nodeType` is registered; close the first-run dialog if
+ * any. (The canvas comes last: a graph loaded before it, e.g. on frontend 1.49, loses its nodes.)
+ */
 export async function openApp(page, url, nodeType) {
   await page.goto(url);
   await page.waitForFunction(
-    (type) => window.comfyAPI?.app?.app?.graph && window.LiteGraph?.registered_node_types?.[type], nodeType,
-    { timeout: 60000 },
+    (type) => {
+      const app = window.comfyAPI?.app?.app;
+      return app?.canvas?.canvas && app.canvas.graph && window.LiteGraph?.registered_node_types?.[type];
+    }, nodeType, { timeout: 60000 },
   );
+  // The start-up workflow (the restored or default one) loads after the canvas exists; a graph loaded before it
+  // ends up in a background tab. Give it up to 10 s to appear (a start-up graph may also be empty).
+  await page.waitForFunction(() => window.comfyAPI.app.app.canvas.graph?._nodes?.length > 0, null, { timeout: 10000 })
+    .catch(() => {});
   await page.keyboard.press("Escape");
 }
 
@@ -78,7 +87,13 @@ export async function openApp(page, url, nodeType) {
 export function loadApiGraph(page, { prompt, positions = {}, sizes = {}, name }) {
   return page.evaluate(async (graph) => {
     const { app } = window.comfyAPI.app;
-    await app.loadApiJson(graph.prompt, graph.name);
+    const ours = () => Object.keys(graph.prompt).every((id) => app.graph.getNodeById(Number(id)));
+    for (let attempt = 1; ; attempt++) {  // loaded again if the start-up workflow replaced it meanwhile
+      await app.loadApiJson(graph.prompt, graph.name);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (ours()) break;
+      if (attempt === 5) throw new Error(`the app replaced the graph ${graph.name} after each of 5 loads`);
+    }
     for (const [id, pos] of Object.entries(graph.positions)) app.graph.getNodeById(Number(id)).pos = pos;
     for (const [id, size] of Object.entries(graph.sizes)) app.graph.getNodeById(Number(id)).setSize(size);
     app.canvas.ds.scale = 1;
