@@ -69,13 +69,13 @@ if [ -z "$hosts" ]; then
   summary+=("host: SKIPPED (no ComfyUI found: set COMFYUI_PATH or COMFYUI_PATHS to ComfyUI checkouts, see README)")
   summary+=("browser: SKIPPED (no ComfyUI found)")
 else
-  # browser tests: Debian's chromium driven by playwright-core from npm (no browser download); CJK and DejaVu fonts
-  # for the lettering tests that need them
+  # browser tests: Debian's chromium driven by playwright-core from npm (no browser download); Noto CJK (Simplified
+  # Chinese and Japanese glyphs: the lettering tests and the zh/ja screenshots) and DejaVu fonts
   chromium=${CHROMIUM:-/usr/bin/chromium}
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     [ -x "$chromium" ] || missing+=(chromium)
-    fc-list 2>/dev/null | grep -qi "IPAGothic\|Noto Sans CJK" || missing+=(fonts-ipafont-gothic)
+    fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
     fc-list 2>/dev/null | grep -qi "DejaVu Sans" || missing+=(fonts-dejavu-core)
     if [ ${#missing[@]} -gt 0 ]; then
       echo "== installing ${missing[*]} (apt)"
