@@ -145,6 +145,23 @@ def queue(server, prompt: dict, timeout: float = 60) -> dict:
     raise AssertionError(f"prompt {prompt_id} did not finish; log:\n{server.log()[-3000:]}")
 
 
+def page_panel_latents(server, page_json: str, *, preset: str, page_size: str, dpi: int, scale: int,
+                       folder: str) -> int:
+    """Run a page the browser drew through the backend (Page layout → Page → panel layouts → one SaveLatent per
+    panel, into ``output/<folder>``); the number of latents written. Fails with the prompt's status on an error."""
+    prompt = {
+        "1": {"class_type": "DiffSenseiPageLayout", "inputs": {
+            "preset": preset, "page_size": page_size, "dpi": dpi, "direction": "rtl",
+            "margin_mm": 8.0, "gutter_mm": 3.0, "border_mm": 0.5, "page": page_json}},
+        "2": {"class_type": "DiffSenseiPagePanels", "inputs": {"page": ["1", 0], "scale": scale, "panel_index": -1,
+                                                               "batch_size": 1}},
+        "3": {"class_type": "SaveLatent", "inputs": {"samples": ["2", 1], "filename_prefix": f"{folder}/page"}},
+    }
+    entry = queue(server, prompt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    return len(list((server.base / "output" / folder).glob("page_*.latent")))
+
+
 def run_check(script: str, server, out: Path, *args: str, timeout: float = 400,
               prefix: str = "") -> tuple[bool, dict, str]:
     """Run ``tests/web/<script>`` against ``server`` with its results in ``out``.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser_harness import REPO, SKIP_REASON, queue, run_check, serve
+from browser_harness import REPO, SKIP_REASON, page_panel_latents, run_check, serve
 
 if SKIP_REASON:
     pytest.skip(f"browser tests skipped: {SKIP_REASON}", allow_module_level=True)
@@ -50,14 +50,5 @@ def test_a_planned_page_on_the_page_canvas(server, tmp_path):
     assert (out / "chapter_page.png").stat().st_size > 10_000
     assert json.loads(result["page"]) == page
 
-    prompt = {
-        "1": {"class_type": "DiffSenseiPageLayout", "inputs": {
-            "preset": page["preset"], "page_size": "B5 manga (182×257 mm)", "dpi": 300, "direction": "rtl",
-            "margin_mm": 8.0, "gutter_mm": 3.0, "border_mm": 0.5, "page": result["page"]}},
-        "2": {"class_type": "DiffSenseiPagePanels", "inputs": {"page": ["1", 0], "scale": 128, "panel_index": -1,
-                                                               "batch_size": 1}},
-        "3": {"class_type": "SaveLatent", "inputs": {"samples": ["2", 1], "filename_prefix": "chapter_web/page"}},
-    }
-    entry = queue(server, prompt)
-    assert entry["status"]["status_str"] == "success", entry["status"]
-    assert len(list((server.base / "output" / "chapter_web").glob("page_*.latent"))) == len(page["panels"])
+    assert page_panel_latents(server, result["page"], preset=page["preset"], page_size="B5 manga (182×257 mm)",
+                              dpi=300, scale=128, folder="chapter_web") == len(page["panels"])

@@ -36,7 +36,18 @@ import types
 from pathlib import Path
 
 import pytest
-from browser_harness import MODES, REPO, SKIP_REASON, WEB_ENV, figure_png, mode_skip_reason, queue, run_check, serve
+from browser_harness import (
+    MODES,
+    REPO,
+    SKIP_REASON,
+    WEB_ENV,
+    figure_png,
+    mode_skip_reason,
+    page_panel_latents,
+    queue,
+    run_check,
+    serve,
+)
 
 from tests.support.skips import skip_or_fail
 
@@ -221,17 +232,8 @@ def test_page_canvas_in_the_browser(server, tmp_path):
     if server.mode != "bundled":
         return
     # The page the browser drew (with its casts) runs through the backend: one latent per panel.
-    prompt = {
-        "1": {"class_type": "DiffSenseiPageLayout", "inputs": {
-            "preset": "custom (drawn panels)", "page_size": "A5 (148×210 mm)", "dpi": 150, "direction": "rtl",
-            "margin_mm": 8.0, "gutter_mm": 3.0, "border_mm": 0.5, "page": result["page"]}},
-        "2": {"class_type": "DiffSenseiPagePanels", "inputs": {"page": ["1", 0], "scale": 256, "panel_index": -1,
-                                                               "batch_size": 1}},
-        "3": {"class_type": "SaveLatent", "inputs": {"samples": ["2", 1], "filename_prefix": "diffsensei_web/page"}},
-    }
-    entry = queue(server, prompt)
-    assert entry["status"]["status_str"] == "success", entry["status"]
-    assert len(list((server.base / "output" / "diffsensei_web").glob("page_*.latent"))) == 4
+    assert page_panel_latents(server, result["page"], preset="custom (drawn panels)", page_size="A5 (148×210 mm)",
+                              dpi=150, scale=256, folder="diffsensei_web") == 4
 
 
 def _locale_expectations() -> dict:
