@@ -100,8 +100,7 @@ def main() -> None:
     plan = run_chapter.read_plan(core, EXAMPLE, dpi=DEMO_DPI, font="default")
     settings = chapter_render.RenderSettings(model=demo_mode.DEMO_MODEL, steps=args.steps, scale=args.scale)
     context = run_chapter.run_context(core, comfy, plan, settings, True)
-    renderer = chapter_render.PanelRenderer(comfy, plan, settings, new_executor=comfy_session.new_executor,
-                                            server=comfy_session.FakeServer(), prepare=demo_mode.demo_prompt)
+    renderer = run_chapter.headless_renderer(comfy, plan, settings, demo=True)
     cache = core.resume.ResumeCache(Path(comfy.folder_paths.get_output_directory()).parent / "chapter_out")
     single_executor = comfy_session.new_executor(comfy, comfy_session.FakeServer())
     panels, warmup = (plan.panels[:4] if args.quick else plan.panels[:-1]), plan.panels[-1]

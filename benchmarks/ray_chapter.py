@@ -27,7 +27,7 @@ from pathlib import Path
 import common
 import torch
 
-from headless import chapter_render, chapter_runner, comfy_session, demo_mode, demo_nodes, ray_chapter
+from headless import chapter_runner, demo_mode, demo_nodes, ray_chapter
 from headless.runner import register_models
 
 EXAMPLE = common.REPO / "workflows" / "chapters" / "the_late_bell.txt"
@@ -47,8 +47,7 @@ def prepare(comfy) -> tuple:
     settings = chapter_runner._settings(ns)
     plan = chapter_runner.read_plan(core, EXAMPLE, dpi=demo_mode.DEMO_PAGE_DPI, font="default")
     context = chapter_runner.run_context(core, comfy, plan, settings, True)
-    renderer = chapter_render.PanelRenderer(comfy, plan, settings, new_executor=comfy_session.new_executor,
-                                            server=comfy_session.FakeServer(), prepare=demo_mode.demo_prompt)
+    renderer = chapter_runner.headless_renderer(comfy, plan, settings, demo=True)
     job = ray_chapter.WorkerJob(comfy_root=str(comfy.root), plan_json=plan.to_json(), settings=settings.key_data(),
                                 demo=True, models=str(models), input=str(input_dir), threads=1, cpu=True)
     return core, plan, context, renderer, job

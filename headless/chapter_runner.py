@@ -202,6 +202,13 @@ def setup(ns: argparse.Namespace, comfy, scratch: Path) -> types.ModuleType | No
     return comfy_session.load_pack(comfy, scratch / "custom_nodes")[0]
 
 
+def headless_renderer(comfy, plan, settings: chapter_render.RenderSettings, *, demo: bool):
+    """The panel renderer of a headless session (its own executor, no web server; demo prompts capped on --demo)."""
+    return chapter_render.PanelRenderer(comfy, plan, settings, new_executor=comfy_session.new_executor,
+                                        server=comfy_session.FakeServer(),
+                                        prepare=demo_mode.demo_prompt if demo else None)
+
+
 def _render(ns: argparse.Namespace, comfy, scratch: Path, core: Core, plan, settings, context) -> dict:
     """The stale panels rendered in this process, or on Ray with ``--ray``; the counts."""
     if ns.ray is not None:
@@ -220,12 +227,8 @@ def _render(ns: argparse.Namespace, comfy, scratch: Path, core: Core, plan, sett
 
         torch.set_num_threads(ns.threads)
 
-    def make_renderer():
-        prepare = demo_mode.demo_prompt if ns.demo else None
-        return chapter_render.PanelRenderer(comfy, plan, settings, new_executor=comfy_session.new_executor,
-                                            server=comfy_session.FakeServer(), prepare=prepare)
-
-    return render_panels(core, plan, context, ns.output, make_renderer)
+    return render_panels(core, plan, context, ns.output,
+                         lambda: headless_renderer(comfy, plan, settings, demo=ns.demo))
 
 
 def run(ns: argparse.Namespace, comfy, scratch: Path) -> int:

@@ -47,7 +47,7 @@ class PanelWorker:
         job = WorkerJob(**job)
         import torch
 
-        from . import chapter_render, chapter_runner, comfy_session, demo_mode
+        from . import chapter_render, chapter_runner, comfy_session
 
         if job.threads:
             torch.set_num_threads(job.threads)
@@ -61,9 +61,8 @@ class PanelWorker:
                                f"{job.comfy_root}; see its log")
         core = chapter_runner.Core(pack)
         self.plan = core.planned.plan_from_dict(json.loads(job.plan_json))
-        self.renderer = chapter_render.PanelRenderer(
-            comfy, self.plan, chapter_render.RenderSettings(**job.settings), new_executor=comfy_session.new_executor,
-            server=comfy_session.FakeServer(), prepare=demo_mode.demo_prompt if job.demo else None)
+        settings = chapter_render.RenderSettings(**job.settings)
+        self.renderer = chapter_runner.headless_renderer(comfy, self.plan, settings, demo=job.demo)
 
     def render(self, page: int, number: int) -> bytes:
         """Panel ``number`` of page ``page`` (1-based) of this worker's plan, as PNG bytes."""
